@@ -1,0 +1,1 @@
+"""zkmb.client_stub: the stub resolver service. Not yet implemented."""

@@ -1,0 +1,1 @@
+"""zkmb.middlebox: the verifier service. Not yet implemented."""

@@ -1,0 +1,36 @@
+"""Numba kernels for BN254 (the fast backend). Import through :mod:`zkmb.algebra.fast`.
+
+The kernels are compiled on first use and cached on disk (``cache=True``); the first start
+on a machine therefore takes a while, which :func:`compile_notice` announces.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+_announced = False
+
+
+def cache_is_warm() -> bool:
+    """True if numba has cached kernels for this package (next to the sources or in NUMBA_CACHE_DIR)."""
+    dirs = [_HERE / "__pycache__"]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        dirs.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    return any(any(d.rglob("*.nbi")) for d in dirs if d.is_dir())
+
+
+def compile_notice() -> None:
+    """Tell the user, once per process, that the first compile of the kernels is running."""
+    global _announced
+    if _announced or cache_is_warm():
+        return
+    _announced = True
+    print(
+        "zkmb: compiling the numba kernels for this machine (first run only, about a minute; "
+        "later starts load them from the cache)...",
+        file=sys.stderr,
+        flush=True,
+    )

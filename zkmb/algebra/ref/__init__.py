@@ -1,0 +1,6 @@
+"""The reference backend: Python integers (and py_ecc for curves and pairings).
+
+Same API as :mod:`zkmb.algebra.fast`; slow, simple, and the oracle for the cross-check suite.
+"""
+
+from .fields import *  # noqa: F401,F403
