@@ -304,13 +304,13 @@ def fq_vec_neg(a, out):
 @njit(parallel=True, **_jit)
 def fq_vec_to_mont(a, out):
     """Plain limbs -> Montgomery; returns False if some input is not below p."""
-    ok = True
+    bad = 0
     for i in prange(a.shape[0]):
         v = load(a, i)
         if not _lt_mod(v, FQ_MOD):
-            ok = False
+            bad += 1
         store(out, i, fq_to_mont(v))
-    return ok
+    return bad == 0
 
 
 @njit(parallel=True, **_jit)
@@ -346,13 +346,13 @@ def fr_vec_neg(a, out):
 @njit(parallel=True, **_jit)
 def fr_vec_to_mont(a, out):
     """Plain limbs -> Montgomery; returns False if some input is not below r."""
-    ok = True
+    bad = 0
     for i in prange(a.shape[0]):
         v = load(a, i)
         if not _lt_mod(v, FR_MOD):
-            ok = False
+            bad += 1
         store(out, i, fr_to_mont(v))
-    return ok
+    return bad == 0
 
 
 @njit(parallel=True, **_jit)
