@@ -1,0 +1,185 @@
+"""Our own setup -> prove -> verify round trip, the negatives, batch verification and key files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zkmb.algebra import fast
+from zkmb.algebra.params import G1_GEN, P, R
+from zkmb.errors import InvalidInput, InvalidPoint
+from zkmb.groth16.keys import ProvingKey, VerifyingKey
+from zkmb.groth16.proof import Proof
+from zkmb.groth16.prover import UnsatisfiedWitness, prove, rerandomize
+from zkmb.groth16.setup import setup
+from zkmb.groth16.verifier import batch_verify, verify
+from zkmb.r1cs import Circuit, Public, Secret, compile
+
+
+class Cube(Circuit):
+    """Public y, z; secret x with y = x^3 + x + 5 and z = y * x (two public inputs)."""
+
+    y = Public()
+    z = Public()
+    x = Secret()
+
+    def define(self, api):
+        x3 = api.mul(api.mul(self.x, self.x), self.x)
+        api.assert_equal(api.add(x3, api.add(self.x, 5)), self.y)
+        api.assert_equal(api.mul(self.y, self.x), self.z)
+
+
+class Bits(Circuit):
+    """A circuit of mostly 0/1 wires, like the hash circuits (exercises the MSM's bit path)."""
+
+    v = Public()
+    s = Secret()
+
+    def define(self, api):
+        bits = api.to_bits(self.s, 64)
+        acc = api.from_bits(bits)
+        api.assert_equal(api.mul(acc, acc), self.v)
+
+
+@pytest.fixture(scope="module")
+def cube():
+    cs = compile(Cube)
+    pk, vk = setup(cs)
+    w = cs.solve({"x": 3, "y": 35, "z": 105})
+    return cs, pk, vk, w
+
+
+def test_round_trip(cube):
+    cs, pk, vk, w = cube
+    proof = prove(pk, w, cs=cs)
+    assert verify(vk, [35, 105], proof)
+
+
+def test_two_proofs_differ_but_both_verify(cube):
+    cs, pk, vk, w = cube
+    p1, p2 = prove(pk, w), prove(pk, w)
+    assert p1 != p2  # fresh blinders r, s
+    assert verify(vk, [35, 105], p1) and verify(vk, [35, 105], p2)
+
+
+def test_changed_public_input_rejected(cube):
+    _, pk, vk, w = cube
+    proof = prove(pk, w)
+    assert not verify(vk, [36, 105], proof)
+    assert not verify(vk, [35, 106], proof)
+    assert not verify(vk, [105, 35], proof)
+
+
+@pytest.mark.parametrize("element", ["a", "b", "c"])
+def test_changed_proof_element_rejected(cube, element):
+    _, pk, vk, w = cube
+    proof = prove(pk, w)
+    parts = {"a": proof.a, "b": proof.b, "c": proof.c}
+    if element == "b":
+        parts["b"] = fast.g2_double(proof.b[None])[0]
+    else:
+        parts[element] = fast.g1_add(parts[element][None], fast.g1_generator())[0]
+    assert not verify(vk, [35, 105], Proof(**parts))
+
+
+def test_proof_bytes_round_trip_and_malformed(cube):
+    _, pk, vk, w = cube
+    proof = prove(pk, w)
+    data = proof.to_bytes()
+    assert Proof.from_bytes(data) == proof
+    assert verify(vk, [35, 105], Proof.from_bytes(data))
+    with pytest.raises(InvalidInput):
+        Proof.from_bytes(data[:-1])
+    off_curve = bytearray(data)
+    off_curve[63] ^= 1  # y of A changes: no longer on the curve
+    with pytest.raises(InvalidPoint):
+        Proof.from_bytes(bytes(off_curve))
+    big = bytearray(data)
+    big[192:224] = P.to_bytes(32, "big")  # C.x = p is not canonical
+    with pytest.raises(InvalidInput):
+        Proof.from_bytes(bytes(big))
+
+
+def test_b_outside_subgroup_rejected():
+    """A point on the twist but outside G2 must not be accepted as B."""
+    from tests.algebra.test_serialize import OUTSIDE_G2 as q
+
+    with pytest.raises(InvalidPoint):
+        Proof.from_canonical(G1_GEN, q, G1_GEN)
+
+
+def test_unsatisfied_witness_names_scope(cube):
+    cs, pk, _, _ = cube
+    bad = cs.solve({"x": 3, "y": 35, "z": 105}).replace(cs.n_wires - 1, 7)
+    with pytest.raises(UnsatisfiedWitness):
+        prove(pk, bad, cs=cs)
+
+
+def test_wrong_number_of_public_inputs(cube):
+    _, pk, vk, w = cube
+    proof = prove(pk, w)
+    with pytest.raises(InvalidInput):
+        verify(vk, [35], proof)
+    with pytest.raises(InvalidInput):
+        verify(vk, [35, R], proof)
+
+
+def test_rerandomized_proof_verifies(cube):
+    _, pk, vk, w = cube
+    proof = prove(pk, w)
+    again = rerandomize(vk, proof)
+    assert again != proof
+    assert verify(vk, [35, 105], again)
+    assert not verify(vk, [36, 105], again)
+
+
+def test_batch_verify(cube):
+    _, pk, vk, w = cube
+    proofs = [prove(pk, w) for _ in range(5)]
+    items = [([35, 105], p) for p in proofs]
+    assert batch_verify(vk, items)
+    assert batch_verify(vk, [])
+    bad = list(items)
+    bad[3] = ([35, 106], proofs[3])
+    assert not batch_verify(vk, bad)
+    swapped = list(items)
+    swapped[1] = ([35, 105], Proof(proofs[1].a, proofs[2].b, proofs[1].c))
+    assert not batch_verify(vk, swapped)
+
+
+def test_bit_circuit_round_trip():
+    cs = compile(Bits)
+    pk, vk = setup(cs)
+    s = 0xDEADBEEF12345678
+    w = cs.solve({"s": s, "v": s * s % R})
+    assert verify(vk, [s * s % R], prove(pk, w, cs=cs))
+    assert not verify(vk, [(s * s + 1) % R], prove(pk, w))
+
+
+def test_key_files(cube, tmp_path):
+    cs, pk, vk, w = cube
+    pk.save(tmp_path / "pk")
+    vk.save(tmp_path / "vk")
+    pk2 = ProvingKey.load(tmp_path / "pk", expect_digest=cs.digest())
+    vk2 = VerifyingKey.load(tmp_path / "vk")
+    assert verify(vk2, [35, 105], prove(pk2, w))
+    assert np.array_equal(vk2.ic, vk.ic)
+
+    raw = (tmp_path / "pk").read_bytes()
+    cases = {
+        "truncated": raw[:-8],
+        "bad magic": b"X" + raw[1:],
+        "flipped payload byte": raw[:-100] + bytes([raw[-100] ^ 1]) + raw[-99:],
+        "version": raw[:8] + (99).to_bytes(4, "little") + raw[12:],
+        "empty": b"",
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InvalidInput):
+            ProvingKey.load(tmp_path / name)
+    with pytest.raises(InvalidInput, match="another circuit"):
+        ProvingKey.load(tmp_path / "pk", expect_digest=bytes(32))
+    with pytest.raises(InvalidInput, match="not a proving key"):
+        ProvingKey.load(tmp_path / "vk")
+    with pytest.raises(InvalidInput):
+        ProvingKey.load(tmp_path / "missing")
