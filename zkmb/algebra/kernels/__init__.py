@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import numba
 
 _HERE = Path(__file__).resolve().parent
 _announced = False
@@ -34,3 +38,17 @@ def compile_notice() -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+@contextmanager
+def numba_threads(n: int) -> Iterator[None]:
+    """Run the enclosed numba calls of this thread with at most ``n`` threads.
+
+    For small inputs use 1: a parallel region on a busy machine can wait a scheduler tick (~10-20 ms)
+    for a worker thread, where the work itself takes microseconds."""
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, old)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
