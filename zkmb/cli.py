@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("public", help="public.json")
     v.add_argument("proof", help="proof.json")
     v.set_defaults(func=_cmd_groth16_verify)
+
+    from .tls.cli import add_dot_commands
+
+    add_dot_commands(sub)
     return parser
 
 
