@@ -74,6 +74,29 @@ def _cmd_groth16_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_circuits(args: argparse.Namespace) -> int:
+    from .gadgets.registry import builders
+
+    table = builders()
+    names = args.names or list(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        from .errors import InvalidInput
+
+        raise InvalidInput(f"unknown circuit(s): {', '.join(unknown)}; known: {', '.join(table)}")
+    counts = {}
+    for name in names:
+        cs = table[name]()
+        counts[name] = {"constraints": cs.n_constraints, "public": cs.n_public, "wires": cs.n_wires}
+    if args.json:
+        print(json.dumps(counts, sort_keys=True))
+    else:
+        width = max(len(n) for n in counts)
+        for name, c in counts.items():
+            print(f"{name:<{width}}  {c['constraints']:>9,} constraints  {c['wires']:>9,} wires")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zkmb", description="Zero-knowledge middlebox for encrypted DNS.")
     parser.add_argument("--version", action="version", version=f"zkmb {__version__}")
@@ -84,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test, noisy numbers)")
     bench.set_defaults(func=_cmd_bench)
+
+    circ = sub.add_parser("circuits", help="list the gadget and statement circuits with constraint counts")
+    circ.add_argument("names", nargs="*", help="only these circuits")
+    circ.add_argument("--json", action="store_true", help="print one JSON object")
+    circ.set_defaults(func=_cmd_circuits)
 
     g16 = sub.add_parser("groth16", help="snarkjs-compatible Groth16 prove/verify")
     g16sub = g16.add_subparsers(dest="g16_command", metavar="ACTION", required=True)
