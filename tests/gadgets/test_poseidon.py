@@ -1,0 +1,349 @@
+"""Poseidon: derived constants, Python twin, numba kernel and gadget against circomlibjs, every width.
+
+circomlibjs (``.tools/node_modules`` or ``$ZKMB_NODE_TOOLS``) is run once per module through
+``circomlibjs_poseidon.mjs`` (offline, with a timeout) for the test vectors and its constant tables;
+without node the tests that need it skip (fail under CI).  The pinned constant digests are checked
+without node.  Optional: circom2 compiles circomlib's ``Poseidon(n)`` for every n to compare counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import require
+from zkmb.algebra.fast.fields import fr_from_ints, fr_to_ints
+from zkmb.algebra.params import R
+from zkmb.errors import InvalidInput
+from zkmb.gadgets.poseidon import (
+    MAX_INPUTS,
+    poseidon,
+    poseidon2_circuit,
+    poseidon_constraints,
+    poseidon_many,
+    poseidon_many_mont,
+    poseidon_native,
+    poseidon_permutation,
+    poseidon_permutation_native,
+)
+from zkmb.gadgets.poseidon_constants import (
+    N_ROUNDS_P,
+    PINNED_DIGESTS,
+    constants_digest,
+    grain_elements,
+    params,
+)
+from zkmb.gadgets.registry import GADGET_MODULES
+from zkmb.r1cs import Circuit, Public, Secret, UnsatisfiedError, compile, read_r1cs
+
+from .tamper import assert_fails_in, bump, product_wires
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = Path(os.environ.get("ZKMB_NODE_TOOLS", REPO / ".tools" / "node_modules"))
+SCRIPT = Path(__file__).with_name("circomlibjs_poseidon.mjs")
+WIDTHS = range(1, MAX_INPUTS + 1)  # number of inputs
+# constraints of poseidon(n inputs, all variable); circom --O2 of circomlib's Poseidon(n) gives the same
+COUNTS = {1: 213, 2: 240, 3: 261, 4: 297, 5: 321, 6: 354, 7: 381, 8: 402}
+COUNTS.update({9: 417, 10: 459, 11: 465, 12: 504, 13: 543, 14: 537, 15: 573, 16: 609})
+
+
+def _vectors() -> dict[int, list[list[int]]]:
+    """Per width: random inputs, all 0, all r - 1, small values, mixed edges."""
+    rng = random.Random(2024)
+    out = {}
+    for n in WIDTHS:
+        vs = [[rng.randrange(R) for _ in range(n)] for _ in range(3)]
+        vs += [[0] * n, [R - 1] * n, list(range(1, n + 1)), [(R - 1) if i % 2 else 0 for i in range(n)]]
+        out[n] = vs
+    return out
+
+
+VECTORS = _vectors()
+PERM_STATES = {t: [[random.Random(t).randrange(R) for _ in range(t)], [R - 1] * t] for t in (2, 3, 4, 5, 17)}
+
+
+def _node_available() -> bool:
+    return bool(shutil.which("node")) and (TOOLS / "circomlibjs" / "main.js").exists()
+
+
+@pytest.fixture(scope="module")
+def circomlibjs() -> dict:
+    """circomlibjs's answers for VECTORS (flattened in width order), PERM_STATES and its constants."""
+    require(_node_available(), f"node and circomlibjs are needed (looked in {TOOLS})")
+    hash_in = [v for n in WIDTHS for v in VECTORS[n]]
+    perm_in = [s for t in PERM_STATES for s in PERM_STATES[t]]
+    req = {
+        "hash": [[str(x) for x in v] for v in hash_in],
+        "perm": [[str(x) for x in s] for s in perm_in],
+        "constants": True,
+    }
+    res = subprocess.run(
+        ["node", str(SCRIPT), str(TOOLS)],
+        input=json.dumps(req),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=SCRIPT.parent,
+    )
+    assert res.returncode == 0, res.stderr
+    ans = json.loads(res.stdout)
+    hashes: dict[int, dict[str, list[int]]] = {}
+    k = 0
+    for n in WIDTHS:
+        m = len(VECTORS[n])
+        hashes[n] = {impl: [int(x) for x in ans[impl][k : k + m]] for impl in ("reference", "opt", "wasm")}
+        k += m
+    perms: dict[int, list[list[int]]] = {}
+    k = 0
+    for t in PERM_STATES:
+        m = len(PERM_STATES[t])
+        perms[t] = [[int(x) for x in o] for o in ans["perm"][k : k + m]]
+        k += m
+    consts = {
+        t: ([int(x) for x in ans["C"][t - 2]], [[int(x) for x in row] for row in ans["M"][t - 2]])
+        for t in range(2, MAX_INPUTS + 2)
+    }
+    return {"hash": hashes, "perm": perms, "constants": consts}
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def test_derived_constants_match_pinned_digests():
+    assert sorted(PINNED_DIGESTS) == list(range(2, MAX_INPUTS + 2))
+    for t in range(2, MAX_INPUTS + 2):
+        flat, mds = grain_elements(t, 8, N_ROUNDS_P[t - 2])
+        assert len(flat) == (8 + N_ROUNDS_P[t - 2]) * t and len(mds) == t
+        assert constants_digest(flat, mds) == PINNED_DIGESTS[t], t
+
+
+def test_derived_constants_match_circomlibjs(circomlibjs):
+    for t, (c, m) in circomlibjs["constants"].items():
+        p = params(t)
+        assert [x for row in p.round_constants for x in row] == c
+        assert [list(row) for row in p.mds] == m
+        assert constants_digest(c, m) == PINNED_DIGESTS[t]
+
+
+def test_known_vector():
+    # the well-known circomlib value of Poseidon([1, 2])
+    h = 7853200120776062878684798364095072458815029376092732009249414926327459813530
+    assert poseidon_native([1, 2]) == h
+    assert poseidon_many([[1, 2]]) == [h]
+
+
+def test_params_rejects_widths():
+    for t in (0, 1, MAX_INPUTS + 2, "3"):
+        with pytest.raises(InvalidInput):
+            params(t)
+
+
+# --------------------------------------------------------------------------- native twins
+
+
+def test_circomlibjs_implementations_agree(circomlibjs):
+    for n in WIDTHS:
+        h = circomlibjs["hash"][n]
+        assert h["reference"] == h["opt"] == h["wasm"], n
+
+
+@pytest.mark.parametrize("n", WIDTHS)
+def test_native_matches_circomlibjs(circomlibjs, n):
+    assert [poseidon_native(v) for v in VECTORS[n]] == circomlibjs["hash"][n]["reference"]
+
+
+@pytest.mark.parametrize("n", WIDTHS)
+def test_numba_matches_circomlibjs(circomlibjs, n):
+    want = circomlibjs["hash"][n]["reference"]
+    assert poseidon_many(VECTORS[n]) == want
+    assert poseidon_many(VECTORS[n], parallel=True) == want
+
+
+def test_permutation_native_matches_circomlibjs(circomlibjs):
+    for t, states in PERM_STATES.items():
+        assert [poseidon_permutation_native(s) for s in states] == circomlibjs["perm"][t], t
+
+
+def test_numba_batch_parallel_and_mont():
+    rng = random.Random(7)
+    for n in (1, 2, 3, 10):
+        rows = [[rng.randrange(R) for _ in range(n)] for _ in range(300)]
+        serial = poseidon_many(rows)
+        assert poseidon_many(rows, parallel=True) == serial
+        assert serial[:5] == [poseidon_native(r) for r in rows[:5]]
+        mont = fr_from_ints([x for r in rows for x in r]).reshape(300, n, 4)
+        assert fr_to_ints(poseidon_many_mont(mont)) == serial
+    assert poseidon_many([]) == []
+    assert poseidon_many_mont(np.zeros((0, 2, 4), dtype=np.uint64)).shape == (0, 4)
+
+
+def test_native_rejects():
+    for bad in ([], [0] * (MAX_INPUTS + 1)):
+        with pytest.raises(InvalidInput):
+            poseidon_native(bad)
+        with pytest.raises(InvalidInput):
+            poseidon_many([bad])
+    with pytest.raises(InvalidInput):
+        poseidon_native([R])
+    with pytest.raises(InvalidInput):
+        poseidon_native([-1])
+    with pytest.raises(InvalidInput):
+        poseidon_native([1.0])
+    with pytest.raises(InvalidInput):
+        poseidon_many([[1, 2], [3]])
+    with pytest.raises(InvalidInput):
+        poseidon_many([[R, 0]])
+    with pytest.raises(InvalidInput):
+        poseidon_permutation_native([0])
+    with pytest.raises(InvalidInput):
+        poseidon_many_mont(np.zeros((2, 2, 4), dtype=np.int64))
+    with pytest.raises(InvalidInput):
+        poseidon_many_mont(np.zeros((2, 17, 4), dtype=np.uint64))
+
+
+# --------------------------------------------------------------------------- the gadget
+
+
+def _hash_circuit(n: int):
+    class PoseidonN(Circuit):
+        h = Public()
+        x = Secret(count=n)
+
+        def define(self, api):
+            api.assert_equal(poseidon(api, self.x), self.h)
+
+    return compile(PoseidonN)
+
+
+@pytest.mark.parametrize("n", WIDTHS)
+def test_gadget_matches_circomlibjs(circomlibjs, n):
+    cs = _hash_circuit(n)
+    assert cs.n_constraints == COUNTS[n] + 1 == poseidon_constraints(n) + 1
+    for v, h in zip(VECTORS[n], circomlibjs["hash"][n]["reference"], strict=True):
+        w = cs.solve({"h": h, "x": v})
+        assert cs.is_satisfied(w)
+    with pytest.raises(UnsatisfiedError):
+        cs.solve({"h": (h + 1) % R, "x": v})
+
+
+def test_gadget_tampered_witness():
+    cs = _hash_circuit(2)
+    v = [3, 5]
+    w = cs.solve({"h": poseidon_native(v), "x": v})
+    assert cs.is_satisfied(w)
+    partial = product_wires(cs, "poseidon2/partial")
+    full = product_wires(cs, "poseidon2/full")
+    assert len(partial) == 3 * N_ROUNDS_P[1] and len(full) == 3 * (8 * 3 - 1)
+    for wire in (partial[0], partial[100], partial[-1]):
+        assert_fails_in(cs, bump(w, wire), "poseidon2/partial")
+    for wire in (full[0], full[-1]):
+        assert_fails_in(cs, bump(w, wire), "poseidon2/full")
+    assert not cs.is_satisfied(bump(w, cs.inputs["x"].first_wire))  # a changed input
+    assert not cs.is_satisfied(bump(w, cs.inputs["h"].first_wire))  # a changed output
+
+
+def test_gadget_constant_inputs_are_free():
+    class Tagged(Circuit):
+        x = Secret(count=2)
+
+        def define(self, api):
+            self.out = poseidon(api, [12345, *self.x])  # a constant domain tag first
+
+    cs = compile(Tagged)
+    assert cs.n_constraints == poseidon_constraints(3, constant_inputs=1) == 258
+    w = cs.solve({"x": [7, 8]})
+    assert cs.is_satisfied(w)
+
+    class AllConst(Circuit):
+        x = Secret()
+
+        def define(self, api):
+            api.assert_equal(self.x, poseidon(api, [1, 2]))
+
+    cs = compile(AllConst)
+    assert cs.n_constraints == 1  # folded at compile time
+    cs.solve({"x": poseidon_native([1, 2])})
+
+
+@pytest.mark.parametrize("t", sorted(PERM_STATES))
+def test_permutation_gadget(circomlibjs, t):
+    class Perm(Circuit):
+        s = Secret(count=t)
+        o = Public(count=t)
+
+        def define(self, api):
+            for a, b in zip(poseidon_permutation(api, self.s), self.o, strict=True):
+                api.assert_equal(a, b)
+
+    cs = compile(Perm)
+    assert cs.n_constraints == 3 * (8 * t + N_ROUNDS_P[t - 2]) + t
+    for s, o in zip(PERM_STATES[t], circomlibjs["perm"][t], strict=True):
+        assert cs.is_satisfied(cs.solve({"s": s, "o": o}))
+    with pytest.raises(UnsatisfiedError):
+        cs.solve({"s": s, "o": [o[0], *[(x + 1) % R for x in o[1:]]]})
+
+
+def test_registered_circuit():
+    assert "zkmb.gadgets.poseidon" in GADGET_MODULES
+    cs = poseidon2_circuit()
+    assert cs.n_constraints == 240  # circomlib Poseidon(2): 240
+    w = cs.solve({"x": [1, 2]})
+    assert cs.is_satisfied(w)
+
+
+def test_gadget_rejects_widths():
+    class Bad(Circuit):
+        x = Secret(count=MAX_INPUTS + 1)
+
+        def define(self, api):
+            poseidon(api, self.x)
+
+    with pytest.raises(InvalidInput):
+        compile(Bad)
+
+
+# --------------------------------------------------------------------------- circom (optional)
+
+CIRCOM2 = TOOLS / ".bin" / "circom2"
+CIRCOMLIB = TOOLS / "circomlib" / "circuits"
+CIRCOM_WIDTHS = (1, 2, 3, 4, 11, 16)  # all of 1..16 in one circuit (~25 s) also gave sum(COUNTS)
+
+
+@pytest.mark.slow
+def test_counts_match_circom_O2(tmp_path):
+    """circom2 --O2 on circomlib's Poseidon(n) for a few n in one circuit: the same total as ours."""
+    require(
+        bool(shutil.which("node")) and CIRCOM2.exists() and CIRCOMLIB.is_dir(),
+        f"node, circom2 and circomlib are needed (looked in {TOOLS})",
+    )
+    lib = tmp_path / "lib" / "circomlib" / "circuits"
+    lib.mkdir(parents=True)
+    for f in CIRCOMLIB.glob("poseidon*.circom"):  # circom2 (WASI) sees only its working directory
+        shutil.copy(f, lib / f.name)
+    body = "\n".join(
+        f"    signal input x{n}[{n}]; signal output h{n}; component p{n} = Poseidon({n});\n"
+        f"    for (var i = 0; i < {n}; i++) {{ p{n}.inputs[i] <== x{n}[i]; }} h{n} <== p{n}.out;"
+        for n in CIRCOM_WIDTHS
+    )
+    src = (
+        'pragma circom 2.0.0;\ninclude "circomlib/circuits/poseidon.circom";\n'
+        f"template Main() {{\n{body}\n}}\ncomponent main = Main();\n"
+    )
+    (tmp_path / "all.circom").write_text(src)
+    res = subprocess.run(
+        ["node", str(CIRCOM2), "all.circom", "--r1cs", "--O2", "-l", "lib", "-o", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    cs = read_r1cs(tmp_path / "all.r1cs")
+    assert cs.n_constraints == sum(COUNTS[n] for n in CIRCOM_WIDTHS)
