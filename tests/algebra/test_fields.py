@@ -24,7 +24,10 @@ def field(request):
 
 
 def _ops(backend, name):
-    return {op: getattr(backend, f"{name}_{op}") for op in ("from_ints", "to_ints", "add", "sub", "mul", "neg", "inv")}
+    return {
+        op: getattr(backend, f"{name}_{op}")
+        for op in ("from_ints", "to_ints", "add", "sub", "mul", "neg", "inv")
+    }
 
 
 def test_binary_ops_random_and_edges(backend, field):

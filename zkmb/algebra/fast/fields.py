@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 
 import numpy as np
 
 from ...errors import InvalidInput
-from ..kernels import mont
+from ..kernels import mont, numba_threads
+
+# Below this many elements a kernel runs on the calling thread only: waking numba's worker
+# threads can cost milliseconds on a busy machine, far more than the work itself.
+SERIAL_BELOW = 1 << 14
+
+
+def _threads(n: int):
+    return numba_threads(1) if n < SERIAL_BELOW else nullcontext()
 
 FieldVec = np.ndarray
 
@@ -29,7 +38,9 @@ def _limbs_to_ints(a: np.ndarray) -> list[int]:
 def _from_ints(xs: Iterable[int], kernel, name: str) -> FieldVec:
     plain = _ints_to_limbs(xs)
     out = np.empty_like(plain)
-    if not kernel(plain, out):
+    with _threads(plain.shape[0]):
+        ok = kernel(plain, out)
+    if not ok:
         raise InvalidInput(f"{name} element not below the modulus")
     return out
 
@@ -46,20 +57,23 @@ def fr_from_ints(xs: Iterable[int]) -> FieldVec:
 
 def fq_to_ints(a: FieldVec) -> list[int]:
     out = np.empty_like(a)
-    mont.fq_vec_from_mont(a, out)
+    with _threads(a.shape[0]):
+        mont.fq_vec_from_mont(a, out)
     return _limbs_to_ints(out)
 
 
 def fr_to_ints(a: FieldVec) -> list[int]:
     out = np.empty_like(a)
-    mont.fr_vec_from_mont(a, out)
+    with _threads(a.shape[0]):
+        mont.fr_vec_from_mont(a, out)
     return _limbs_to_ints(out)
 
 
 def fr_from_mont_limbs(a: FieldVec) -> np.ndarray:
     """Montgomery Fr vector -> plain (canonical) little-endian limbs, e.g. MSM scalars."""
     out = np.empty_like(a)
-    mont.fr_vec_from_mont(a, out)
+    with _threads(a.shape[0]):
+        mont.fr_vec_from_mont(a, out)
     return out
 
 
@@ -68,7 +82,8 @@ def _binary(kernel):
         if a.shape != b.shape:
             raise InvalidInput(f"shape mismatch {a.shape} vs {b.shape}")
         out = np.empty_like(a)
-        kernel(a, b, out)
+        with _threads(a.shape[0]):
+            kernel(a, b, out)
         return out
 
     return op
@@ -77,7 +92,8 @@ def _binary(kernel):
 def _unary(kernel):
     def op(a: FieldVec) -> FieldVec:
         out = np.empty_like(a)
-        kernel(a, out)
+        with _threads(a.shape[0]):
+            kernel(a, out)
         return out
 
     return op
