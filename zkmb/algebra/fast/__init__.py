@@ -9,3 +9,7 @@ from ..kernels import compile_notice
 compile_notice()
 
 from .fields import *  # noqa: E402,F401,F403
+from .ntt import *  # noqa: E402,F401,F403
+from .pairing import *  # noqa: E402,F401,F403
+from .curves import *  # noqa: E402,F401,F403
+from .msm import *  # noqa: E402,F401,F403
