@@ -10,7 +10,15 @@ from .client import (
     TlsClient,
     TlsClientConfig,
 )
-from .dot import AsyncDotClient, DnsResponse, DotClient, DotConnection, make_config, query
+from .dot import (
+    AsyncDotClient,
+    DnsResponse,
+    DotClient,
+    DotConnection,
+    ReconnectRequired,
+    make_config,
+    query,
+)
 from .records import SUITES_BY_NAME, TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256
 
 __all__ = [
@@ -28,6 +36,7 @@ __all__ = [
     "DotClient",
     "DotConnection",
     "HandshakeComplete",
+    "ReconnectRequired",
     "TlsClient",
     "TlsClientConfig",
     "make_config",

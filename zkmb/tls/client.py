@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aioquic import tls as aq
 from aioquic.buffer import Buffer
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -319,7 +320,12 @@ class TlsClient:
                 if self.peer_closed:
                     break
                 self._handle_record(record)
+        except KeyUpdateRequested as exc:
+            exc.events, self._events = self._events, []
+            self._failed = exc
+            raise
         except TlsError as exc:
+            self._events = []
             self._failed = exc
             raise
         events, self._events = self._events, []
@@ -610,6 +616,9 @@ class TlsClient:
             raise CertificateVerifyError(
                 f"server certificate rejected: {exc or type(exc).__name__}"
             ) from None
+        except x509.InvalidVersion as exc:
+            # aioquic maps only ValueError from certificate parsing to bad_certificate (found by fuzzing).
+            raise CertificateVerifyError(f"server certificate rejected: {exc}") from None
         except aq.AlertNoApplicationProtocol as exc:
             raise NoApplicationProtocol(str(exc)) from None
         except aq.Alert as exc:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import secrets
+import select
 import socket
 import struct
 import time
@@ -24,7 +25,7 @@ from ..dns.padding import pad_to_block
 from ..errors import InvalidInput
 from .capture import CapturedSession
 from .client import ApplicationData, ConnectionClosed, HandshakeComplete, TlsClient, TlsClientConfig
-from .errors import DotError, DotProtocolError, DotTimeout, TlsError, TruncatedStream
+from .errors import DotError, DotProtocolError, DotTimeout, KeyUpdateRequested, TlsError, TruncatedStream
 
 DEFAULT_PORT = 853
 MAX_OUTSTANDING = 1024
@@ -39,13 +40,31 @@ class DnsResponse:
     wire: bytes
 
 
+@dataclass(frozen=True)
+class ReconnectRequired:
+    """The server sent KeyUpdate(update_requested) or a CertificateRequest; this connection is over (SPEC §2).
+
+    Responses that arrived before the request were delivered as :class:`DnsResponse` events first.
+    ``unanswered`` lists the queries sent on this connection without a response; they are not resent
+    automatically (each sent record is a query the middlebox has already seen and proved).
+    """
+
+    reason: KeyUpdateRequested
+    unanswered: tuple[dns.message.Message, ...]
+
+
+def _reconnect_message(reason: KeyUpdateRequested, unanswered: int) -> str:
+    return f"{reason}; {unanswered} queries sent on that connection are unanswered: resend them"
+
+
 class DotConnection:
     """Sans-IO DoT client connection over :class:`TlsClient`.
 
     ``send_query`` gives the query an ID unique among outstanding ones (the message is modified), pads it if
     ``padding_block`` is set, and sends it as one TLS record (queued until the handshake completes).
-    ``receive_data`` returns :class:`HandshakeComplete`, :class:`DnsResponse` and :class:`ConnectionClosed`
-    events; protocol violations raise :class:`TlsError` or :class:`DotProtocolError`.
+    ``receive_data`` returns :class:`HandshakeComplete`, :class:`DnsResponse`, :class:`ConnectionClosed` and
+    :class:`ReconnectRequired` events; protocol violations raise :class:`TlsError` or
+    :class:`DotProtocolError`.
     """
 
     def __init__(self, config: TlsClientConfig, padding_block: int | None = None):
@@ -56,6 +75,7 @@ class DotConnection:
         self._pending_wires: list[bytes] = []
         self._frames = bytearray()
         self.closed = False
+        self.reconnect_reason: KeyUpdateRequested | None = None
 
     @property
     def capture(self) -> CapturedSession:
@@ -94,8 +114,20 @@ class DotConnection:
             self._abandoned.add(qid)
 
     def receive_data(self, data: bytes) -> list:
+        try:
+            tls_events = self.tls.receive_data(data)
+        except KeyUpdateRequested as exc:
+            events = self._dispatch(exc.events)
+            self.closed = True
+            self.reconnect_reason = exc
+            unanswered = tuple(self.outstanding.values())
+            self.outstanding.clear()
+            return [*events, ReconnectRequired(exc, unanswered)]
+        return self._dispatch(tls_events)
+
+    def _dispatch(self, tls_events: list) -> list:
         events = []
-        for ev in self.tls.receive_data(data):
+        for ev in tls_events:
             if isinstance(ev, HandshakeComplete):
                 events.append(ev)
                 for frame in self._pending_wires:
@@ -163,7 +195,12 @@ def make_config(host: str, *, server_name: str | None = None, **kwargs) -> TlsCl
 
 
 class AsyncDotClient:
-    """asyncio DoT client with pipelining. Use ``async with AsyncDotClient(...) as c: await c.query(q)``."""
+    """asyncio DoT client with pipelining. Use ``async with AsyncDotClient(...) as c: await c.query(q)``.
+
+    When the server asks for a KeyUpdate or a client certificate (SPEC §2), queries waiting on that
+    connection fail with :class:`KeyUpdateRequested`; with ``reconnect`` (default) the next ``query`` opens
+    a new connection first. ``closed_captures`` keeps the captures of connections given up that way.
+    """
 
     def __init__(
         self,
@@ -172,16 +209,20 @@ class AsyncDotClient:
         config: TlsClientConfig | None = None,
         padding_block: int | None = None,
         timeout: float = 5.0,
+        reconnect: bool = True,
     ):
         self.host = _check_ip(host)
         self.port = port
         self.conn = DotConnection(config or make_config(self.host), padding_block)
         self.timeout = timeout
+        self.reconnect = reconnect
+        self.closed_captures: list[CapturedSession] = []
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task | None = None
         self._handshake: asyncio.Future | None = None
         self._futures: dict[int, asyncio.Future] = {}
         self._error: BaseException | None = None
+        self._reconnect_lock: asyncio.Lock | None = None
 
     @property
     def capture(self) -> CapturedSession:
@@ -218,6 +259,8 @@ class AsyncDotClient:
 
     async def query(self, query: dns.message.Message, timeout: float | None = None) -> dns.message.Message:
         """Send ``query`` on this connection and wait for its response (concurrent calls pipeline)."""
+        if self.conn.reconnect_reason is not None and self.reconnect:
+            await self._reconnect()
         if self._error is not None:
             raise self._error
         if self._writer is None:
@@ -233,6 +276,21 @@ class AsyncDotClient:
             raise DotTimeout(f"no response to query {qid} within the timeout") from None
         finally:
             self._futures.pop(qid, None)
+
+    async def _reconnect(self) -> None:
+        """Replace a connection the server asked to rekey by a fresh one (once, however many callers)."""
+        if self._reconnect_lock is None:
+            self._reconnect_lock = asyncio.Lock()
+        async with self._reconnect_lock:
+            if self.conn.reconnect_reason is None:
+                return  # another caller already reconnected
+            await self.close()
+            self.closed_captures.append(self.conn.capture)
+            self.conn = DotConnection(self.conn.tls.config, self.conn.padding_block)
+            self._error = None
+            self._handshake = None
+            self._futures = {}
+            await self.connect()
 
     async def close(self) -> None:
         """Close the TCP connection (TCP FIN; this client never sends TLS alerts)."""
@@ -276,6 +334,11 @@ class AsyncDotClient:
                         fut = self._futures.get(ev.query.id)
                         if fut is not None and not fut.done():
                             fut.set_result(ev.response)
+                    elif isinstance(ev, ReconnectRequired):
+                        self._fail(KeyUpdateRequested(_reconnect_message(ev.reason, len(ev.unanswered))))
+                        if self._writer is not None:
+                            self._writer.close()  # TCP FIN, no alert (SPEC §2)
+                        return
                 if not data or self.conn.closed:
                     self._fail(TruncatedStream("server closed the connection"))
                     return
@@ -286,7 +349,13 @@ class AsyncDotClient:
 
 
 class DotClient:
-    """Blocking DoT client (one socket, pipelining via ``query_many``); every wait bounded by ``timeout``."""
+    """Blocking DoT client (one socket, pipelining via ``query_many``); every wait bounded by ``timeout``.
+
+    When the server asks for a KeyUpdate or a client certificate (SPEC §2), the connection is closed;
+    queries sent on it and still unanswered raise :class:`KeyUpdateRequested`. With ``reconnect`` (default)
+    a later ``query``/``query_many`` first reads what already arrived and, if the connection was given up,
+    connects again before sending. ``closed_captures`` keeps the captures of connections given up that way.
+    """
 
     def __init__(
         self,
@@ -295,11 +364,14 @@ class DotClient:
         config: TlsClientConfig | None = None,
         padding_block: int | None = None,
         timeout: float = 5.0,
+        reconnect: bool = True,
     ):
         self.host = _check_ip(host)
         self.port = port
         self.conn = DotConnection(config or make_config(self.host), padding_block)
         self.timeout = timeout
+        self.reconnect = reconnect
+        self.closed_captures: list[CapturedSession] = []
         self._sock: socket.socket | None = None
         self._responses: dict[int, dns.message.Message] = {}
 
@@ -323,15 +395,27 @@ class DotClient:
         except OSError as e:
             raise DotError(f"cannot connect to {self.host}:{self.port}: {e}") from None
         self.conn.start()
-        self._pump(deadline, lambda: self.conn.tls.handshake_complete, "TLS handshake")
+        try:
+            self._pump(deadline, lambda: self.conn.tls.handshake_complete, "TLS handshake")
+        except BaseException:
+            self.close()  # a failed handshake never leaves the socket open
+            raise
 
     def query(self, query: dns.message.Message) -> dns.message.Message:
         return self.query_many([query])[0]
 
     def query_many(self, queries: list[dns.message.Message]) -> list[dns.message.Message]:
         """Send all queries at once (pipelined) and return their responses in query order."""
-        if self._sock is None:
+        if self._sock is None and self.conn.reconnect_reason is None:
             raise DotError("not connected")
+        if self._sock is not None and self.reconnect:
+            self._poll()
+        if self.conn.reconnect_reason is not None:
+            if not self.reconnect:
+                raise KeyUpdateRequested(f"{self.conn.reconnect_reason}; reconnect is disabled")
+            self.closed_captures.append(self.conn.capture)
+            self.conn = DotConnection(self.conn.tls.config, self.conn.padding_block)
+            self.connect()
         ids = [self.conn.send_query(q) for q in queries]
         deadline = time.monotonic() + self.timeout
         try:
@@ -347,6 +431,29 @@ class DotClient:
             with contextlib.suppress(OSError):
                 self._sock.close()
             self._sock = None
+
+    def _poll(self) -> None:
+        """Process bytes that already arrived (e.g. a KeyUpdate request between queries), without waiting."""
+        assert self._sock is not None
+        while select.select([self._sock], [], [], 0)[0]:
+            try:
+                data = self._sock.recv(65536)
+            except OSError as e:
+                raise TruncatedStream(f"connection error: {e}") from None
+            if not data:
+                return  # EOF: left for the next query to report
+            self._handle(self.conn.receive_data(data), lambda: True)
+            if self.conn.reconnect_reason is not None:
+                return
+
+    def _handle(self, events: list, done) -> None:
+        for ev in events:
+            if isinstance(ev, DnsResponse):
+                self._responses[ev.query.id] = ev.response
+            elif isinstance(ev, ReconnectRequired):
+                self.close()  # TCP FIN, no alert (SPEC §2)
+                if not done():
+                    raise KeyUpdateRequested(_reconnect_message(ev.reason, len(ev.unanswered)))
 
     def _pump(self, deadline: float, done, what: str) -> None:
         assert self._sock is not None
@@ -371,9 +478,9 @@ class DotClient:
             except OSError as e:
                 raise TruncatedStream(f"connection error: {e}") from None
             events = self.conn.receive_data(data) if data else self.conn.receive_eof()
-            for ev in events:
-                if isinstance(ev, DnsResponse):
-                    self._responses[ev.query.id] = ev.response
+            self._handle(events, done)
+            if self.conn.reconnect_reason is not None:
+                return  # every awaited response arrived before the server's request
             if not data or self.conn.closed:
                 self.conn.data_to_send()
                 if done():

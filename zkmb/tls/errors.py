@@ -93,7 +93,16 @@ class TruncatedStream(TlsError, ConnectionError):
 
 
 class KeyUpdateRequested(TlsError):
-    """The server requested a KeyUpdate or a post-handshake client certificate: reconnect (SPEC §2)."""
+    """The server requested a KeyUpdate or a post-handshake client certificate: reconnect (SPEC §2).
+
+    The client never answers either (it would need a KeyUpdate record or a client certificate, neither
+    of which the middlebox admits), so the connection is over. ``events`` holds what the records before
+    the request delivered (authenticated, complete), so a response that arrived with it is not lost.
+    """
+
+    def __init__(self, message: str, events: list | None = None):
+        super().__init__(message)
+        self.events = list(events or [])
 
 
 class DotError(ZkmbError):
