@@ -58,6 +58,10 @@ def machine_info() -> dict[str, Any]:
 def run_suite(name: str, quick: bool = False) -> dict[str, Any]:
     if name == "algebra":
         from .algebra import run
+    elif name == "groth16":
+        from .groth16 import run
+    elif name == "policy":
+        from .policy import run
     else:
         raise InvalidInput(f"unknown benchmark suite {name!r}")
     result = machine_info()

@@ -1,0 +1,151 @@
+"""``zkmb bench groth16``: our prover and verifier against snarkjs on the same R1CS and .zkey.
+
+The circuits are circom circuits from circomlib (chains of Poseidon(2) hashes, about 240 constraints
+each), compiled with circom2, keyed with snarkjs (powers of tau, groth16 setup), and cached under
+``$ZKMB_BENCH_CACHE`` (default ``~/.cache/zkmb/bench``).  Both provers get the same .zkey and .wtns;
+snarkjs runs warm in one node process (its default worker threads), zkmb in this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numba
+
+from ..errors import ZkmbError
+from . import median_time
+
+REPO_TOOLS = Path(__file__).resolve().parents[2] / ".tools" / "node_modules"
+JS_BENCH = Path(__file__).resolve().parent / "js" / "snarkjs_bench.js"
+
+CHAIN_CIRCUIT = """pragma circom 2.0.0;
+include "circomlib/circuits/poseidon.circom";
+template Chain(n) {
+    signal input x;
+    signal input y;
+    signal output out;
+    component h[n];
+    for (var i = 0; i < n; i++) {
+        h[i] = Poseidon(2);
+        h[i].inputs[0] <== i == 0 ? x : h[i - 1].out;
+        h[i].inputs[1] <== y;
+    }
+    out <== h[n - 1].out;
+}
+component main {public [x]} = Chain(%d);
+"""
+
+
+def tools_dir() -> Path:
+    return Path(os.environ.get("ZKMB_NODE_TOOLS", REPO_TOOLS))
+
+
+def _run(cmd: list[str], cwd: Path, timeout: float) -> str:
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise ZkmbError(f"{' '.join(cmd[:4])} ... failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    return res.stdout
+
+
+def build_chain(n_hashes: int, power: int) -> Path:
+    """circom + snarkjs artifacts of a Poseidon chain (cached): circuit.r1cs/.wtns, key.zkey, vk.json."""
+    tools = tools_dir()
+    snarkjs, circom = str(tools / ".bin" / "snarkjs"), str(tools / ".bin" / "circom2")
+    if not (shutil.which("node") and Path(snarkjs).exists() and Path(circom).exists()):
+        raise ZkmbError(f"the groth16 benchmark needs node, snarkjs and circom2 (looked in {tools})")
+    cache = Path(os.environ.get("ZKMB_BENCH_CACHE", Path.home() / ".cache" / "zkmb" / "bench"))
+    ptau = cache / f"pot{power}.ptau"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not ptau.exists():
+        _run(["node", snarkjs, "powersoftau", "new", "bn128", str(power), "p0.ptau"], cache, 3600)
+        _run(
+            ["node", snarkjs, "powersoftau", "contribute", "p0.ptau", "p1.ptau", "-e=zkmb bench"], cache, 3600
+        )
+        _run(["node", snarkjs, "powersoftau", "prepare", "phase2", "p1.ptau", ptau.name], cache, 3600)
+        for f in ("p0.ptau", "p1.ptau"):
+            (cache / f).unlink()
+    src = CHAIN_CIRCUIT % n_hashes
+    d = cache / f"chain{n_hashes}-{hashlib.sha256(src.encode()).hexdigest()[:8]}"
+    if (d / "DONE").exists():
+        return d
+    shutil.rmtree(d, ignore_errors=True)
+    lib = d / "lib" / "circomlib" / "circuits"
+    lib.mkdir(parents=True)
+    for f in (tools / "circomlib" / "circuits").glob("poseidon*.circom"):
+        shutil.copy(f, lib / f.name)
+    (d / "circuit.circom").write_text(src)
+    _run(["node", circom, "circuit.circom", "--r1cs", "--wasm", "--O2", "-l", "lib", "-o", "."], d, 600)
+    (d / "input.json").write_text(json.dumps({"x": "3", "y": "5"}))
+    _run(
+        ["node", "circuit_js/generate_witness.js", "circuit_js/circuit.wasm", "input.json", "circuit.wtns"],
+        d,
+        600,
+    )
+    _run(["node", snarkjs, "groth16", "setup", "circuit.r1cs", str(ptau), "key.zkey"], d, 3600)
+    if not (d / "key.zkey").stat().st_size:  # snarkjs exits 0 on some errors
+        raise ZkmbError(f"snarkjs groth16 setup made no key in {d} (ptau 2^{power} too small?)")
+    _run(["node", snarkjs, "zkey", "export", "verificationkey", "key.zkey", "vk.json"], d, 600)
+    (d / "DONE").write_text("ok")
+    return d
+
+
+def bench_circuit(d: Path, runs: int) -> dict[str, Any]:
+    """Side-by-side medians for one built circuit directory (see build_chain)."""
+    from ..groth16 import snarkjs as sj
+    from ..groth16.convert import proving_key_from_zkey, verifying_key_from_snarkjs
+    from ..groth16.prover import prove
+    from ..groth16.verifier import batch_verify, verify
+    from ..r1cs import read_r1cs, read_wtns
+
+    cs = read_r1cs(d / "circuit.r1cs")
+    wtns = read_wtns(d / "circuit.wtns", cs)
+    pk = proving_key_from_zkey(sj.read_zkey(d / "key.zkey"))
+    vk = verifying_key_from_snarkjs(sj.vk_from_json(json.loads((d / "vk.json").read_text())))
+    prove_s = median_time(lambda: prove(pk, wtns), runs)
+    proof = prove(pk, wtns)
+    public = wtns.public_inputs()
+    if not verify(vk, public, proof):
+        raise ZkmbError("benchmark proof does not verify")
+    verify_ms = median_time(lambda: verify(vk, public, proof), runs * 5) * 1e3
+    batch = [(public, prove(pk, wtns)) for _ in range(8)] * 8
+    batch_ms = median_time(lambda: batch_verify(vk, batch), runs) * 1e3 / len(batch)
+    env = dict(os.environ, NODE_PATH=str(tools_dir()))
+    res = subprocess.run(
+        ["node", str(JS_BENCH), "key.zkey", "circuit.wtns", "vk.json", str(runs)],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env=env,
+    )
+    if res.returncode != 0:
+        raise ZkmbError(f"snarkjs benchmark failed: {res.stderr[-2000:]}")
+    js = {k: statistics.median(v) for k, v in json.loads(res.stdout.strip().splitlines()[-1]).items()}
+    return {
+        "constraints": cs.n_constraints,
+        "prove_s": prove_s,
+        "snarkjs_prove_s": js["prove_ms"] / 1e3,
+        "prove_speedup": js["prove_ms"] / 1e3 / prove_s,
+        "verify_ms": verify_ms,
+        "snarkjs_verify_ms": js["verify_ms"],
+        "batch64_verify_ms_per_proof": batch_ms,
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    runs = 3 if quick else 7
+    out: dict[str, Any] = {"runs": runs, "threads": numba.get_num_threads(), "circuits": {}}
+    sizes = [(20, 14)] if quick else [(20, 14), (90, 16)]
+    for n_hashes, power in sizes:
+        out["circuits"][f"poseidon_chain_{n_hashes}"] = bench_circuit(build_chain(n_hashes, power), runs)
+    main_name = next(reversed(out["circuits"]))
+    out.update(out["circuits"][main_name])
+    out["main_circuit"] = main_name
+    return out
