@@ -301,7 +301,9 @@ def _read(path, expect_digest: bytes | None):
         start += (-start) % _ALIGN
         if start + payload_size != size:
             raise InvalidInput(f"{path}: file size {size} does not match its header (truncated or padded)")
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        # copy-on-write: pages load lazily, and the arrays are writeable so the kernels see the same
+        # array types as for in-memory keys (a read-only array would be a second compiled signature)
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
     payload = memoryview(mm)[start:]
     if hashlib.sha256(payload).hexdigest() != want_hash:
         raise InvalidInput(f"{path}: payload checksum mismatch (corrupt key file)")
