@@ -8,8 +8,8 @@ from ..kernels import compile_notice
 
 compile_notice()
 
+from .curves import *  # noqa: E402,F401,F403
 from .fields import *  # noqa: E402,F401,F403
+from .msm import *  # noqa: E402,F401,F403
 from .ntt import *  # noqa: E402,F401,F403
 from .pairing import *  # noqa: E402,F401,F403
-from .curves import *  # noqa: E402,F401,F403
-from .msm import *  # noqa: E402,F401,F403

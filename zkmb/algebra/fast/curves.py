@@ -6,6 +6,7 @@ A G1 vector is an ``(n, 2, 4)`` uint64 array of affine Montgomery coordinates, a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from ...errors import InvalidInput
 from ..kernels import curve as K
 from ..kernels import msm as M
+from ..kernels import numba_threads
 from ..params import G1_GEN, G2_GEN
 from ..ref.curves import (
     G1Point,
@@ -28,6 +30,11 @@ G1Vec = np.ndarray
 G2Vec = np.ndarray
 
 FIXED_BASE_WINDOW = 8  # fixed-base tables: 32 windows x 128 multiples
+
+
+def _threads(n: int):
+    """One thread for small vectors: waking numba's workers costs more than the work."""
+    return numba_threads(1) if n < 256 else contextlib.nullcontext()
 
 
 class _Group:
@@ -83,7 +90,8 @@ class _Group:
 
     def from_jac(self, jac: np.ndarray) -> np.ndarray:
         out = self.empty(jac.shape[0])
-        K.batch_normalize(jac, out)
+        with _threads(jac.shape[0]):
+            K.batch_normalize(jac, out)
         return out
 
     def table(self) -> np.ndarray:
@@ -115,7 +123,8 @@ def scalar_limbs(scalars: Iterable[int]) -> np.ndarray:
 def _status(g: _Group, v: object, subgroup: bool = True) -> np.ndarray:
     v = g.vec(v)
     st = np.empty(v.shape[0], dtype=np.int8)
-    K.check_vec(v, st, subgroup)
+    with _threads(v.shape[0]):
+        K.check_vec(v, st, subgroup)
     return st
 
 
@@ -126,21 +135,24 @@ def _is_on_curve(g: _Group, v: object) -> np.ndarray:
 def _add(g: _Group, a: object, b: object) -> np.ndarray:
     a, b = g.pair(a, b)
     out = g.empty(a.shape[0])
-    K.aff_add_vec(a, b, out)
+    with _threads(a.shape[0]):
+        K.aff_add_vec(a, b, out)
     return out
 
 
 def _double(g: _Group, a: object) -> np.ndarray:
     a = g.vec(a)
     out = g.empty(a.shape[0])
-    K.aff_add_vec(a, a, out)
+    with _threads(a.shape[0]):
+        K.aff_add_vec(a, a, out)
     return out
 
 
 def _neg(g: _Group, a: object) -> np.ndarray:
     a = g.vec(a)
     out = g.empty(a.shape[0])
-    K.aff_neg_vec(a, out)
+    with _threads(a.shape[0]):
+        K.aff_neg_vec(a, out)
     return out
 
 
@@ -150,7 +162,8 @@ def _mul(g: _Group, v: object, scalars: Iterable[int]) -> np.ndarray:
     if k.shape[0] != v.shape[0]:
         raise InvalidInput(f"length mismatch {v.shape[0]} points vs {k.shape[0]} scalars")
     jac = g.empty(v.shape[0], 3)
-    K.mul_vec(v, k, jac)
+    with _threads(v.shape[0]):
+        K.mul_vec(v, k, jac)
     return g.from_jac(jac)
 
 

@@ -62,6 +62,9 @@ def _num_threads(n: int) -> Iterator[None]:
         numba.set_num_threads(prev)
 
 
+SERIAL_BELOW = 1024
+
+
 def _run(g: _Group, points: np.ndarray, plain: np.ndarray, ones: np.ndarray, others: np.ndarray, nt: int):
     m = others.shape[0]
     c = window_bits(m, g2=g is _G2)
@@ -91,7 +94,10 @@ def _msm(g: _Group, points: object, scalars: object, threads: int | None) -> np.
     if (plain[:, 3] >> np.uint64(62)).any():  # the digit recoding needs k < 2^254; canonical Fr is < r
         raise InvalidInput("MSM scalar not a canonical Fr element")
     ones, others = M.classify(plain)
-    return _run(g, points, plain, ones, others, _thread_count(threads))
+    nt = _thread_count(threads)
+    if points.shape[0] < SERIAL_BELOW:  # waking worker threads costs more than small MSMs take
+        nt = 1
+    return _run(g, points, plain, ones, others, nt)
 
 
 def msm_g1(points: G1Vec, scalars: FieldVec, threads: int | None = None) -> G1Vec:
