@@ -25,6 +25,7 @@ GADGET_MODULES: tuple[str, ...] = (
     "zkmb.gadgets.merkle",
     "zkmb.gadgets.chacha20",
     "zkmb.gadgets.aes",
+    "zkmb.gadgets.qname",
 )
 """Modules whose import registers builders (add yours here)."""
 
