@@ -22,7 +22,7 @@ def cache_is_warm() -> bool:
     """True if numba has cached kernels for this package (next to the sources or in NUMBA_CACHE_DIR)."""
     dirs = [_HERE / "__pycache__"]
     if os.environ.get("NUMBA_CACHE_DIR"):
-        dirs.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+        dirs = [Path(os.environ["NUMBA_CACHE_DIR"])]
     return any(any(d.rglob("*.nbi")) for d in dirs if d.is_dir())
 
 
