@@ -9,7 +9,7 @@ import sys
 from . import __version__
 from .errors import ZkmbError
 
-BENCH_SUITES = ("algebra", "groth16")
+BENCH_SUITES = ("algebra", "groth16", "policy")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .tls.cli import add_dot_commands
 
     add_dot_commands(sub)
+
+    from .policy.cli import add_policy_commands
+
+    add_policy_commands(sub)
     return parser
 
 

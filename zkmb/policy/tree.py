@@ -1,0 +1,263 @@
+"""The policy commitment (SPEC §6-7): key hashes, gap leaves, the depth-22 Poseidon Merkle tree.
+
+* Packing: a key is zero-padded to 254 bytes and cut into 9 big-endian elements of 31, ..., 31, 6
+  bytes (:func:`zkmb.gadgets.bits.pack_bytes`).
+* ``H_key(k) = Poseidon(TAG_KEY_HASH, e_0, ..., e_8)``: one circomlib ``Poseidon(10)`` (width 11).
+* ``H_leaf(a, b) = Poseidon(TAG_LEAF, H_key(a), H_key(b))`` (:func:`zkmb.gadgets.merkle.leaf_hash`).
+* ``node(l, r) = Poseidon(TAG_NODE, l, r)`` (:mod:`zkmb.gadgets.merkle`), depth 22, leaf ``i`` at
+  index ``i``; unused leaves ``H_leaf(max, max)``.
+
+Sorted keys with sentinels ``K_0 = ""`` and ``K_{m+1} = FF*254`` give ``m + 1`` leaves
+``H_leaf(A_i, K_{i+1})``, ``A_i = K_i`` (exact) or :func:`~.rules.subtree_bound` (subtree).
+Everything is hashed in batches with the numba kernel (:func:`poseidon_many_mont`, parallel).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..errors import InvalidInput
+from ..gadgets.merkle import POLICY_DEPTH, MerklePath
+from ..gadgets.poseidon import poseidon_many_mont, poseidon_native
+from ..gadgets.tags import TAG_KEY_HASH, TAG_LEAF, TAG_NODE
+from .rules import KEY_LEN, MAX_KEY, MIN_KEY, Kind, subtree_bound
+
+__all__ = [
+    "CHUNK",
+    "N_KEY_ELEMENTS",
+    "PolicyTree",
+    "build_tree",
+    "check_strictly_increasing",
+    "key_hash_native",
+    "key_hashes",
+    "leaf_hash_keys_native",
+    "pack_key",
+    "pack_keys_limbs",
+]
+
+N_KEY_ELEMENTS = 9  # ceil(254 / 31)
+CHUNK = 1 << 15  # rows per hashing batch
+Progress = Callable[[str, int, int], None]
+
+
+def pack_key(key: bytes) -> list[int]:
+    """The 9 field elements of a key (zero-padded to 254 bytes, 31 bytes per element, big-endian)."""
+    from ..gadgets.bits import pack_bytes
+
+    if len(key) > KEY_LEN:
+        raise InvalidInput(f"policy key of {len(key)} bytes (at most {KEY_LEN})")
+    return pack_bytes(key.ljust(KEY_LEN, b"\0"))
+
+
+def key_hash_native(key: bytes) -> int:
+    """``H_key(key)`` in pure Python (the reference for :func:`key_hashes`)."""
+    return poseidon_native([TAG_KEY_HASH, *pack_key(key)])
+
+
+def leaf_hash_keys_native(a: bytes, b: bytes) -> int:
+    """``H_leaf(a, b)`` of two keys in pure Python."""
+    return poseidon_native([TAG_LEAF, key_hash_native(a), key_hash_native(b)])
+
+
+def _padded(keys: Sequence[bytes]) -> np.ndarray:
+    buf = bytearray(len(keys) * KEY_LEN)
+    for i, k in enumerate(keys):
+        if len(k) > KEY_LEN:
+            raise InvalidInput(f"policy key of {len(k)} bytes (at most {KEY_LEN})")
+        buf[i * KEY_LEN : i * KEY_LEN + len(k)] = k
+    return np.frombuffer(bytes(buf), dtype=np.uint8).reshape(len(keys), KEY_LEN)
+
+
+def pack_keys_limbs(keys: Sequence[bytes]) -> np.ndarray:
+    """``(n, 9, 4)`` uint64: the packed elements of each key as plain little-endian limbs."""
+    pad = _padded(keys)
+    n = pad.shape[0]
+    be = np.zeros((n, N_KEY_ELEMENTS, 32), dtype=np.uint8)  # each element as 32 big-endian bytes
+    for e in range(N_KEY_ELEMENTS - 1):
+        be[:, e, 1:] = pad[:, 31 * e : 31 * e + 31]
+    tail = KEY_LEN - 31 * (N_KEY_ELEMENTS - 1)
+    be[:, -1, 32 - tail :] = pad[:, 31 * (N_KEY_ELEMENTS - 1) :]
+    limbs = be.view(">u8").reshape(n, N_KEY_ELEMENTS, 4)[:, :, ::-1]
+    return np.ascontiguousarray(limbs.astype(np.uint64))
+
+
+def _to_mont(limbs: np.ndarray) -> np.ndarray:
+    from ..algebra.kernels import mont
+
+    flat = np.ascontiguousarray(limbs.reshape(-1, 4))
+    out = np.empty_like(flat)
+    mont.fr_vec_to_mont(flat, out)
+    return out.reshape(limbs.shape)
+
+
+def _const(x: int) -> np.ndarray:
+    from ..algebra.fast.fields import fr_from_ints
+
+    return fr_from_ints([x])[0]
+
+
+def _sig_order(limbs: np.ndarray) -> np.ndarray:
+    """(n, 36) uint64, most significant limb of element 0 first: row order = packed-key order."""
+    return limbs[:, :, ::-1].reshape(limbs.shape[0], -1)
+
+
+def check_strictly_increasing(prev_last: np.ndarray | None, limbs: np.ndarray) -> np.ndarray:
+    """Check packed keys (plain limbs, in order) are strictly increasing, element by element from the
+    first, as the circuit compares them; ``prev_last`` is the last row of the previous batch.
+    Returns this batch's last row.  Raises InvalidInput with the first offending position."""
+    rows = _sig_order(limbs)
+    if prev_last is not None:
+        rows = np.concatenate([prev_last[None, :], rows])
+    if rows.shape[0] >= 2:
+        a, b = rows[:-1], rows[1:]
+        diff = a != b
+        first = np.argmax(diff, axis=1)
+        r = np.arange(a.shape[0])
+        ok = diff.any(axis=1) & (b[r, first] > a[r, first])
+        if not ok.all():
+            bad = int(np.argmin(ok))
+            raise InvalidInput(f"policy keys not strictly increasing at position {bad} of a batch")
+    return rows[-1]
+
+
+def key_hashes(
+    keys: Sequence[bytes], check_order: bool = False, progress: Progress | None = None
+) -> np.ndarray:
+    """``(n, 4)`` Montgomery ``H_key`` of each key (batched numba Poseidon(10)); optionally checks the
+    keys strictly increase (packed comparison)."""
+    n = len(keys)
+    out = np.empty((n, 4), dtype=np.uint64)
+    tag = _const(TAG_KEY_HASH)
+    last = None
+    for lo in range(0, n, CHUNK):
+        hi = min(n, lo + CHUNK)
+        limbs = pack_keys_limbs(keys[lo:hi])
+        if check_order:
+            last = check_strictly_increasing(last, limbs)
+        rows = np.empty((hi - lo, N_KEY_ELEMENTS + 1, 4), dtype=np.uint64)
+        rows[:, 0] = tag
+        rows[:, 1:] = _to_mont(limbs)
+        out[lo:hi] = poseidon_many_mont(rows, parallel=True)
+        if progress:
+            progress("hash keys", hi, n)
+    return out
+
+
+def _hash3(tag: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    n = left.shape[0]
+    out = np.empty((n, 4), dtype=np.uint64)
+    for lo in range(0, n, 4 * CHUNK):
+        hi = min(n, lo + 4 * CHUNK)
+        rows = np.empty((hi - lo, 3, 4), dtype=np.uint64)
+        rows[:, 0] = tag
+        rows[:, 1] = left[lo:hi]
+        rows[:, 2] = right[lo:hi]
+        out[lo:hi] = poseidon_many_mont(rows, parallel=True)
+    return out
+
+
+class PolicyTree:
+    """The Merkle tree over the leaves (Montgomery ``(n, 4)`` levels; the rest are defaults)."""
+
+    def __init__(self, levels: list[np.ndarray], defaults: np.ndarray):
+        self.levels = levels
+        self.defaults = defaults
+        self.depth = len(levels) - 1
+        top = levels[-1]
+        self.root_mont = top[0] if top.shape[0] else defaults[-1]
+
+    @classmethod
+    def from_leaves(cls, leaves: np.ndarray, depth: int = POLICY_DEPTH, progress: Progress | None = None):
+        """Hash the tree up from Montgomery leaves; unused leaves are ``H_leaf(max, max)``."""
+        if leaves.shape[0] > (1 << depth):
+            raise InvalidInput(f"{leaves.shape[0]} leaves do not fit a depth-{depth} tree")
+        hmax = key_hashes([MAX_KEY])
+        pad = _hash3(_const(TAG_LEAF), hmax, hmax)
+        node = _const(TAG_NODE)
+        levels = [np.ascontiguousarray(leaves)]
+        defaults = [pad[0]]
+        level = levels[0]
+        for h in range(depth):
+            d = defaults[-1][None, :]
+            if level.shape[0] % 2:
+                level = np.concatenate([level, d])
+            level = _hash3(node, level[0::2], level[1::2])
+            defaults.append(_hash3(node, d, d)[0])
+            levels.append(level)
+            if progress:
+                progress("tree", h + 1, depth)
+        return cls(levels, np.stack(defaults))
+
+    @staticmethod
+    def _int(v: np.ndarray) -> int:
+        from ..algebra.fast.fields import fr_to_ints
+
+        return fr_to_ints(np.ascontiguousarray(v).reshape(1, 4))[0]
+
+    @property
+    def root(self) -> int:
+        return self._int(self.root_mont)
+
+    @property
+    def n_leaves(self) -> int:
+        return int(self.levels[0].shape[0])
+
+    def _node(self, h: int, pos: int) -> np.ndarray:
+        lv = self.levels[h]
+        return lv[pos] if pos < lv.shape[0] else self.defaults[h]
+
+    def leaf(self, index: int) -> int:
+        if not 0 <= index < (1 << self.depth):
+            raise InvalidInput("leaf index out of range")
+        return self._int(self._node(0, index))
+
+    def path(self, index: int) -> MerklePath:
+        """Siblings of leaf ``index`` from the leaf level up (the gadget's order)."""
+        if not 0 <= index < (1 << self.depth):
+            raise InvalidInput("leaf index out of range")
+        from ..algebra.fast.fields import fr_to_ints
+
+        sibs = np.stack([self._node(h, (index >> h) ^ 1) for h in range(self.depth)])
+        return MerklePath(index, tuple(fr_to_ints(sibs)))
+
+    # ------------------------------------------------------------------------------------ cache
+
+    def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray]) -> None:
+        """Write the levels (and ``extra`` arrays) to an ``.npz`` file, atomically."""
+        arrays = {f"level{h}": lv for h, lv in enumerate(self.levels)}
+        arrays["defaults"] = self.defaults
+        arrays.update(extra)
+        path = os.fspath(path)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, data) -> PolicyTree:
+        """Rebuild from an opened ``np.load`` of :meth:`save` (no re-hashing)."""
+        depth = data["defaults"].shape[0] - 1
+        return cls([data[f"level{h}"] for h in range(depth + 1)], data["defaults"])
+
+
+def build_tree(
+    keys: Sequence[bytes], kinds: Sequence[int], depth: int = POLICY_DEPTH, progress: Progress | None = None
+) -> PolicyTree:
+    """The tree over sorted rule keys (no sentinels) and their kinds; checks the order as the circuit."""
+    if len(keys) != len(kinds):
+        raise InvalidInput("one kind per key")
+    full = [MIN_KEY, *keys, MAX_KEY]
+    if len(full) - 1 > (1 << depth):
+        raise InvalidInput(f"{len(keys)} rules do not fit a depth-{depth} tree ({(1 << depth) - 1} at most)")
+    hk = key_hashes(full, check_order=True, progress=progress)
+    ha = hk[:-1].copy()
+    sub = np.flatnonzero(np.asarray(kinds, dtype=np.int8) == Kind.SUBTREE)
+    if sub.size:
+        ha[sub + 1] = key_hashes([subtree_bound(keys[i]) for i in sub])
+    leaves = _hash3(_const(TAG_LEAF), ha, hk[1:])
+    if progress:
+        progress("leaves", len(leaves), len(leaves))
+    return PolicyTree.from_leaves(leaves, depth, progress)
