@@ -38,6 +38,13 @@ KIND_PK, KIND_VK = 1, 2
 _PREFIX = struct.Struct("<8sII32sQ")
 _ALIGN = 64
 _MAX_HEADER = 1 << 20
+_VK_ARRAYS = {
+    "alpha_1": (2, 4),
+    "beta_2": (2, 2, 4),
+    "gamma_2": (2, 2, 4),
+    "delta_2": (2, 2, 4),
+    "ic": (None, 2, 4),
+}
 
 
 @dataclass(eq=False)
@@ -84,13 +91,7 @@ class VerifyingKey:
             **_take(
                 arrays,
                 path,
-                {
-                    "alpha_1": (2, 4),
-                    "beta_2": (2, 2, 4),
-                    "gamma_2": (2, 2, 4),
-                    "delta_2": (2, 2, 4),
-                    "ic": (None, 2, 4),
-                },
+                _VK_ARRAYS,
             ),
             digest=digest,
         )
@@ -193,13 +194,7 @@ class ProvingKey:
             **_take(
                 arrays,
                 path,
-                {
-                    "alpha_1": (2, 4),
-                    "beta_2": (2, 2, 4),
-                    "gamma_2": (2, 2, 4),
-                    "delta_2": (2, 2, 4),
-                    "ic": (None, 2, 4),
-                },
+                _VK_ARRAYS,
             ),
             digest=digest,
         )
