@@ -26,6 +26,9 @@ GADGET_MODULES: tuple[str, ...] = (
     "zkmb.gadgets.chacha20",
     "zkmb.gadgets.aes",
     "zkmb.gadgets.qname",
+    "zkmb.circuits.co",
+    "zkmb.circuits.pad",
+    "zkmb.circuits.query",
 )
 """Modules whose import registers builders (add yours here)."""
 

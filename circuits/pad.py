@@ -1,0 +1,111 @@
+"""Statement PAD, keystream precomputation (SPEC §4): one circuit per cipher suite.
+
+Public inputs, in this order (docs/protocol.md, "Statements"): ``comm_k``, ``n`` (the client
+application record number), ``j`` (the 64-byte block index), ``comm_pad``.  Secret inputs: ``key``
+(packed: 2 elements for ChaCha20, 1 for AES-128), ``iv`` (1 element), ``key_blinder``,
+``pad_blinder``.
+
+Relation: ``key`` and ``iv`` unpack to range-checked bytes and open ``comm_k`` (the layout of
+:mod:`zkmb.circuits.commit`, suite constant); ``n < 2^64`` and ``0 <= j < 7`` (bit
+decompositions); the nonce is ``iv xor be96(n)``; the pad is ChaCha20 block ``1 + j`` or the four
+AES-128 blocks with counters ``2 + 4j .. 5 + 4j``; ``comm_pad = Poseidon(TAG_PAD_COMMITMENT, pad
+packed into 3 elements, pad_blinder)``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from zkmb.errors import InvalidInput
+from zkmb.gadgets.aes import aes128_expand_key, aes_ctr_keystream
+from zkmb.gadgets.bits import const_bits, pack_bytes_lc, unpack_bytes
+from zkmb.gadgets.chacha20 import chacha20_block, tls_nonce
+from zkmb.gadgets.poseidon import poseidon
+from zkmb.gadgets.registry import register
+from zkmb.gadgets.tags import TAG_KEY_COMMITMENT, TAG_PAD_COMMITMENT
+from zkmb.r1cs import API, LC, Circuit, ConstraintSystem, Public, Secret, compile
+
+from .commit import AES128GCM, CHACHA20, PAD_BYTES, Suite, suite_by_name
+
+__all__ = ["KeystreamPad", "pad_circuit", "pad_keystream"]
+
+
+def _key_elems(c: KeystreamPad) -> int:
+    return -(-c.suite.key_len // 31)
+
+
+def pad_keystream(api: API, suite: Suite, key, nonce, j_bits) -> list:
+    """The 64 pad bytes of block ``j`` (3 known-boolean bits, value < 7) of the record with ``nonce``."""
+    zero = const_bits(0, 1)[0]
+    if suite is CHACHA20:
+        # counter = 1 + j <= 7: three bits from one decomposition, done by the caller
+        return chacha20_block(api, key, nonce, list(j_bits) + [zero] * 29)
+    if suite is AES128GCM:
+        with api.scope("key_expansion"):
+            rk = aes128_expand_key(api, key)
+        one = const_bits(1, 1)[0]
+        counter = [zero, one, *j_bits] + [zero] * 27  # 2 + 4j, j < 8: no carry
+        return aes_ctr_keystream(api, rk, nonce, counter, PAD_BYTES // 16)
+    raise InvalidInput(f"no PAD circuit for suite {suite.name}")
+
+
+class KeystreamPad(Circuit):
+    """SPEC §4 for one suite and one block (see the module docstring)."""
+
+    comm_k = Public()
+    n = Public()
+    j = Public()
+    comm_pad = Public()
+    key = Secret(count=_key_elems)
+    iv = Secret()
+    key_blinder = Secret()
+    pad_blinder = Secret()
+
+    def __init__(self, suite: Suite | str = CHACHA20):
+        self.suite = suite_by_name(suite) if isinstance(suite, str) else suite
+        if self.suite not in (CHACHA20, AES128GCM):
+            raise InvalidInput(f"no PAD circuit for suite {self.suite!r}")
+
+    def define(self, api: API) -> None:
+        suite = self.suite
+        with api.scope("inputs"):
+            key = unpack_bytes(api, self.key, suite.key_len)
+            iv = unpack_bytes(api, [self.iv], 12)
+            n_bits = api.to_bits(self.n, 64)
+            if suite is CHACHA20:
+                # c = 1 + j in [1, 7]  <=>  0 <= j < 7: decompose c into 3 bits and exclude c = 0
+                sel = api.to_bits(api.add(self.j, 1), 3)
+            else:
+                # j in [0, 7) as 3 bits, excluding 7 = 111b
+                sel = api.to_bits(self.j, 3)
+            a = api.mul(*(sel[:2] if suite is AES128GCM else [LC.constant(1) - b for b in sel[:2]]))
+            b2 = sel[2] if suite is AES128GCM else LC.constant(1) - sel[2]
+            api.assert_equal(api.mul(a, b2), 0)
+        with api.scope("comm_k"):
+            elems = [*pack_bytes_lc(key), *pack_bytes_lc(iv)]
+            ck = poseidon(api, [TAG_KEY_COMMITMENT, suite.code, *elems, self.key_blinder])
+            api.assert_equal(ck, self.comm_k)
+        with api.scope("pad"):
+            nonce = tls_nonce(api, iv, n_bits)
+            pad = pad_keystream(api, suite, key, nonce, sel)
+        with api.scope("comm_pad"):
+            cp = poseidon(api, [TAG_PAD_COMMITMENT, *pack_bytes_lc(pad), self.pad_blinder])
+            api.assert_equal(cp, self.comm_pad)
+
+
+@cache
+def pad_circuit(suite_name: str) -> ConstraintSystem:
+    """The compiled PAD circuit of ``chacha20`` or ``aes128gcm`` (cached)."""
+    return compile(KeystreamPad(suite_by_name(suite_name)))
+
+
+@register("pad_block")
+def pad_chacha20_circuit() -> ConstraintSystem:
+    """The PAD circuit for ChaCha20-Poly1305 (the suite the client offers first)."""
+    return pad_circuit("chacha20")
+
+
+@register("pad_block_aes128gcm")
+def pad_aes128gcm_circuit() -> ConstraintSystem:
+    """The PAD circuit for AES-128-GCM."""
+    return pad_circuit("aes128gcm")
