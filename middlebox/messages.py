@@ -1,0 +1,236 @@
+"""The proof channel's message codec (docs/protocol.md, "Proof channel"), version 1.
+
+Frame: ``version (1) || type (1) || body length (u16, big-endian) || body``; bodies are fixed-size
+except REJECTED.  :func:`from_wire` checks every field and bound (:class:`MessageRejected`, an
+:class:`~zkmb.errors.InvalidInput`); proof points are validated by :meth:`Proof.from_bytes`
+(on the curve, in the subgroup, canonical).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from zkmb.algebra.params import R
+from zkmb.errors import InvalidInput, ZkmbError
+from zkmb.groth16.proof import PROOF_BYTES, Proof
+
+__all__ = [
+    "HEADER_LEN",
+    "MAX_BODY",
+    "VERSION",
+    "Accepted",
+    "Announce",
+    "CoMsg",
+    "MessageRejected",
+    "PadMsg",
+    "QMsg",
+    "Rejected",
+    "from_wire",
+    "split_frame",
+    "to_wire",
+]
+
+VERSION = 1
+HEADER_LEN = 4
+MAX_BODY = 512
+MAX_REASON = 200
+T_ANNOUNCE, T_CO, T_PAD, T_Q, T_ACCEPTED, T_REJECTED = 1, 2, 3, 4, 5, 6
+_KIND_CODES = {"co": T_CO, "pad": T_PAD, "q": T_Q, "announce": T_ANNOUNCE}
+_CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
+
+
+class MessageRejected(InvalidInput):
+    """A proof-channel message that is malformed, out of bounds or of another version."""
+
+
+@dataclass(frozen=True)
+class Announce:
+    """A TLS connection (client IP:port -> server IP:port as the middlebox sees it) and its random."""
+
+    client: tuple[str, int]
+    server: tuple[str, int]
+    client_random: bytes
+
+
+@dataclass(frozen=True)
+class CoMsg:
+    comm_k: int
+    proof: Proof
+
+
+@dataclass(frozen=True)
+class PadMsg:
+    n: int
+    j: int
+    comm_pad: int
+    proof: Proof
+
+
+@dataclass(frozen=True)
+class QMsg:
+    n: int
+    proof: Proof
+
+
+@dataclass(frozen=True)
+class Accepted:
+    kind: str
+    n: int = 0
+    j: int = 0
+
+
+@dataclass(frozen=True)
+class Rejected:
+    kind: str
+    n: int = 0
+    j: int = 0
+    reason: str = ""
+
+
+Message = Announce | CoMsg | PadMsg | QMsg | Accepted | Rejected
+
+
+def _addr(host: str, port: int) -> bytes:
+    ip = ipaddress.ip_address(host)
+    if not 0 <= port <= 65535:
+        raise MessageRejected("port out of range")
+    return bytes([ip.version]) + ip.packed + port.to_bytes(2, "big")
+
+
+def _fe(x: int, what: str) -> bytes:
+    if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < R:
+        raise MessageRejected(f"{what} is not a field element")
+    return x.to_bytes(32, "big")
+
+
+def _u64(x: int) -> bytes:
+    if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < 1 << 64:
+        raise MessageRejected("record number out of range")
+    return x.to_bytes(8, "big")
+
+
+def _ref(kind: str, n: int, j: int) -> bytes:
+    if kind not in _KIND_CODES or not 0 <= j < 256:
+        raise MessageRejected("bad answer reference")
+    return bytes([_KIND_CODES[kind]]) + _u64(n) + bytes([j])
+
+
+def to_wire(msg: Message) -> bytes:
+    """The framed encoding of ``msg`` (MessageRejected for out-of-range fields)."""
+    if isinstance(msg, Announce):
+        if len(msg.client_random) != 32:
+            raise MessageRejected("a ClientHello random is 32 bytes")
+        typ, body = T_ANNOUNCE, _addr(*msg.client) + _addr(*msg.server) + bytes(msg.client_random)
+    elif isinstance(msg, CoMsg):
+        typ, body = T_CO, _fe(msg.comm_k, "comm_k") + msg.proof.to_bytes()
+    elif isinstance(msg, PadMsg):
+        if not 0 <= msg.j < 256:
+            raise MessageRejected("j out of range")
+        typ = T_PAD
+        body = _u64(msg.n) + bytes([msg.j]) + _fe(msg.comm_pad, "comm_pad") + msg.proof.to_bytes()
+    elif isinstance(msg, QMsg):
+        typ, body = T_Q, _u64(msg.n) + msg.proof.to_bytes()
+    elif isinstance(msg, Accepted):
+        typ, body = T_ACCEPTED, _ref(msg.kind, msg.n, msg.j)
+    elif isinstance(msg, Rejected):
+        reason = msg.reason.encode("ascii", "replace")[:MAX_REASON]
+        typ, body = T_REJECTED, _ref(msg.kind, msg.n, msg.j) + bytes([len(reason)]) + reason
+    else:
+        raise MessageRejected(f"not a message: {type(msg).__name__}")
+    return bytes([VERSION, typ]) + len(body).to_bytes(2, "big") + body
+
+
+def split_frame(buf: bytes | bytearray) -> tuple[int, int] | None:
+    """``(type, total frame length)`` of the frame at the start of ``buf``, or None if incomplete.
+
+    Raises MessageRejected for another version, an unknown type or a body over :data:`MAX_BODY`
+    (the caller then drops the connection: the stream cannot be resynchronised).
+    """
+    if len(buf) < HEADER_LEN:
+        return None
+    if buf[0] != VERSION:
+        raise MessageRejected(f"protocol version {buf[0]}, this middlebox speaks {VERSION}")
+    if not T_ANNOUNCE <= buf[1] <= T_REJECTED:
+        raise MessageRejected(f"unknown message type {buf[1]}")
+    n = int.from_bytes(buf[2:4], "big")
+    if n > MAX_BODY:
+        raise MessageRejected(f"message body of {n} bytes (limit {MAX_BODY})")
+    if len(buf) < HEADER_LEN + n:
+        return None
+    return buf[1], HEADER_LEN + n
+
+
+class _Body:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise MessageRejected("message body truncated")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def u(self, n: int) -> int:
+        return int.from_bytes(self.take(n), "big")
+
+    def fe(self, what: str) -> int:
+        x = self.u(32)
+        if x >= R:
+            raise MessageRejected(f"{what} is not a canonical field element")
+        return x
+
+    def addr(self) -> tuple[str, int]:
+        v = self.u(1)
+        if v not in (4, 6):
+            raise MessageRejected(f"address family {v}")
+        ip = ipaddress.ip_address(self.take(4 if v == 4 else 16))
+        return str(ip), self.u(2)
+
+    def proof(self) -> Proof:
+        try:
+            return Proof.from_bytes(self.take(PROOF_BYTES))
+        except MessageRejected:
+            raise
+        except ZkmbError as e:
+            raise MessageRejected(f"bad proof encoding: {e}") from None
+
+    def ref(self) -> tuple[str, int, int]:
+        code = self.u(1)
+        if code not in _CODE_KINDS:
+            raise MessageRejected("bad answer reference")
+        return _CODE_KINDS[code], self.u(8), self.u(1)
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise MessageRejected("trailing bytes in message body")
+
+
+def from_wire(frame: bytes) -> Message:
+    """Decode one whole frame (as delimited by :func:`split_frame`); strict: every byte accounted for."""
+    head = split_frame(frame)
+    if head is None or head[1] != len(frame):
+        raise MessageRejected("not exactly one frame")
+    typ, b = head[0], _Body(bytes(frame[HEADER_LEN:]))
+    if typ == T_ANNOUNCE:
+        msg: Message = Announce(b.addr(), b.addr(), b.take(32))
+    elif typ == T_CO:
+        msg = CoMsg(b.fe("comm_k"), b.proof())
+    elif typ == T_PAD:
+        n, j = b.u(8), b.u(1)
+        msg = PadMsg(n, j, b.fe("comm_pad"), b.proof())
+    elif typ == T_Q:
+        msg = QMsg(b.u(8), b.proof())
+    elif typ == T_ACCEPTED:
+        msg = Accepted(*b.ref())
+    else:
+        kind, n, j = b.ref()
+        raw = b.take(b.u(1))
+        try:
+            reason = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise MessageRejected("reason is not ASCII") from None
+        msg = Rejected(kind, n, j, reason)
+    b.end()
+    return msg

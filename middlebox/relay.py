@@ -1,0 +1,259 @@
+"""Relay mode (asyncio): the client's DoT connection ends at the middlebox, which re-originates it to the
+configured resolver and passes client bytes only as the flow core releases them; the proof endpoint
+runs in the same process.  All rules live in :mod:`zkmb.middlebox.flow`; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from zkmb.errors import InvalidInput
+
+from .flow import Flow, FlowConfig, RandomSet
+from .messages import (
+    Accepted,
+    Announce,
+    CoMsg,
+    MessageRejected,
+    PadMsg,
+    QMsg,
+    Rejected,
+    from_wire,
+    split_frame,
+    to_wire,
+)
+from .verifier import Verifier
+
+__all__ = ["Middlebox", "RateLimiter"]
+
+log = logging.getLogger("zkmb.middlebox")
+_READ = 1 << 14
+
+
+class RateLimiter:
+    """A token bucket per key (client IP): ``rate`` per second, ``burst`` at most; bounded key count."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float], max_keys: int = 4096):
+        self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
+        self._b: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        tokens, last = self._b.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if len(self._b) >= self.max_keys and key not in self._b:
+            self._b.clear()  # crude but bounded
+        if tokens < 1:
+            self._b[key] = (tokens, now)
+            return False
+        self._b[key] = (tokens - 1, now)
+        return True
+
+
+@dataclass
+class _Conn:
+    flow: Flow
+    client_w: asyncio.StreamWriter
+    upstream_w: asyncio.StreamWriter | None = None
+    proof_w: asyncio.StreamWriter | None = None
+    tasks: list = field(default_factory=list)
+
+
+class Middlebox:
+    """The relay and proof endpoint of one process (``start`` both, then ``close``)."""
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        upstream: tuple[str, int],
+        *,
+        config: FlowConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        max_flows_per_ip: int = 16,
+        ban_seconds: float = 300.0,
+        proof_rate: float = 200.0,
+    ):
+        self.verifier, self.upstream, self.config, self.clock = verifier, upstream, config, clock
+        self.max_flows_per_ip, self.ban_seconds = max_flows_per_ip, ban_seconds
+        self.conns: dict[tuple, _Conn] = {}
+        self.bans: dict[str, float] = {}
+        self.randoms = RandomSet()
+        self.limiter = RateLimiter(proof_rate, 2 * proof_rate, clock)
+        self._servers: list[asyncio.base_events.Server] = []
+        self._counter = 0
+        self._proof_tasks: set[asyncio.Task] = set()
+
+    async def start(self, listen: tuple[str, int], proof_listen: tuple[str, int]) -> tuple[int, int]:
+        """Listen for DoT clients and for proof connections; returns the two bound ports."""
+        s1 = await asyncio.start_server(self._client, *listen)
+        s2 = await asyncio.start_server(self._proofs, *proof_listen)
+        self._servers = [s1, s2]
+        return s1.sockets[0].getsockname()[1], s2.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        for s in self._servers:
+            s.close()
+        for c in list(self.conns.values()):
+            self._shutdown(c)
+        for t in list(self._proof_tasks):
+            t.cancel()
+        if self._proof_tasks:
+            await asyncio.gather(*self._proof_tasks, return_exceptions=True)
+        for s in self._servers:
+            await s.wait_closed()
+
+    # ------------------------------------------------------------------ DoT side
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")[:2]
+        local = writer.get_extra_info("sockname")[:2]
+        ip = peer[0]
+        if (
+            self.bans.get(ip, 0) > self.clock()
+            or sum(k[0][0] == ip for k in self.conns) >= self.max_flows_per_ip
+        ):
+            log.info("flow=- what=accept client=%s action=block reason=banned_or_too_many_flows", ip)
+            writer.close()
+            return
+        self._counter += 1
+        key = (tuple(peer), tuple(local))
+        flow = Flow(
+            self.verifier, self.clock, self.config, seen_randoms=self.randoms, flow_id=str(self._counter)
+        )
+        conn = _Conn(flow, writer)
+        self.conns[key] = conn
+        try:
+            up_r, up_w = await asyncio.wait_for(asyncio.open_connection(*self.upstream), 5)
+        except (TimeoutError, OSError):
+            flow.close("resolver unreachable")
+            self._finish(key, conn)
+            return
+        conn.upstream_w = up_w
+        conn.tasks = [
+            asyncio.ensure_future(self._pump(key, conn, up_r, server=True)),
+            asyncio.ensure_future(self._deadlines(key, conn)),
+        ]
+        await self._pump(key, conn, reader, server=False)
+
+    async def _pump(self, key, conn: _Conn, reader: asyncio.StreamReader, *, server: bool) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while not conn.flow.closed:
+                data = await reader.read(_READ)
+                if not data:
+                    if server:
+                        conn.flow.close("resolver closed the connection", what="eof")
+                    else:
+                        conn.flow.client_eof()
+                    break
+                (conn.flow.server_data if server else conn.flow.client_data)(data)
+                self._sync(key, conn)
+        self._sync(key, conn)
+
+    async def _deadlines(self, key, conn: _Conn) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            while not conn.flow.closed:
+                due = conn.flow.next_deadline()
+                await asyncio.sleep(0.05 if due is None else max(0.0, min(0.5, due - self.clock())) + 0.001)
+                conn.flow.tick()
+                self._sync(key, conn)
+
+    def _sync(self, key, conn: _Conn) -> None:
+        """Move what the flow produced; cut both sides once it is closed."""
+        flow = conn.flow
+        out = flow.take_to_server()
+        if out and conn.upstream_w is not None:
+            conn.upstream_w.write(out)
+        back = flow.take_to_client()
+        if back:
+            conn.client_w.write(back)
+        for a in flow.take_answers():
+            if conn.proof_w is not None:
+                msg = Accepted(a.kind, a.n, a.j) if a.accepted else Rejected(a.kind, a.n, a.j, a.reason)
+                conn.proof_w.write(to_wire(msg))
+        if flow.closed:
+            self._finish(key, conn)
+
+    def _finish(self, key, conn: _Conn) -> None:
+        if self.conns.get(key) is conn:
+            del self.conns[key]
+            if conn.flow.ban:
+                self.bans[key[0][0]] = self.clock() + self.ban_seconds
+        self._shutdown(conn)
+
+    def _shutdown(self, conn: _Conn) -> None:
+        conn.flow.close("middlebox shut down")
+        for w in (conn.client_w, conn.upstream_w):
+            if w is not None:
+                w.close()
+        for t in conn.tasks:
+            t.cancel()
+
+    # ------------------------------------------------------------------ proof endpoint
+
+    async def _proofs(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ip = writer.get_extra_info("peername")[0]
+        task = asyncio.current_task()
+        self._proof_tasks.add(task)
+        buf = bytearray()
+        bound: tuple | None = None
+        try:
+            while True:
+                data = await reader.read(_READ)
+                if not data:
+                    break
+                buf += data
+                while True:
+                    head = split_frame(buf)  # raises on an unframeable stream: drop this proof connection
+                    if head is None:
+                        break
+                    frame = bytes(buf[: head[1]])
+                    del buf[: head[1]]
+                    if not self.limiter.allow(ip):
+                        log.info("proof client=%s result=dropped reason=rate_limited", ip)
+                        continue
+                    bound = self._proof_message(ip, frame, writer, bound)
+                await writer.drain()
+        except MessageRejected as e:
+            log.info("proof client=%s result=disconnected reason=%s", ip, str(e).replace(" ", "_"))
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            self._proof_tasks.discard(task)
+            writer.close()
+
+    def _proof_message(self, ip: str, frame: bytes, writer, bound):
+        try:
+            msg = from_wire(frame)
+        except InvalidInput as e:
+            log.info("proof client=%s result=discarded reason=%s", ip, str(e).replace(" ", "_"))
+            return bound
+        if isinstance(msg, Announce):
+            key = (msg.client, msg.server)
+            conn = self.conns.get(key)
+            ok = conn is not None and ip == msg.client[0] and conn.flow.client_random == msg.client_random
+            if ok:
+                conn.proof_w = writer
+                writer.write(to_wire(Accepted("announce")))
+                return key
+            writer.write(to_wire(Rejected("announce", reason="no such connection")))
+            log.info("proof client=%s result=rejected reason=unknown_connection", ip)
+            return bound
+        conn = self.conns.get(bound) if bound is not None else None
+        if conn is None or conn.proof_w is not writer:
+            kind = {CoMsg: "co", PadMsg: "pad", QMsg: "q"}.get(type(msg))
+            if kind is not None:
+                writer.write(to_wire(Rejected(kind, reason="announce the connection first")))
+            return bound
+        if isinstance(msg, CoMsg):
+            conn.flow.co(msg.comm_k, msg.proof)
+        elif isinstance(msg, PadMsg):
+            conn.flow.pad(msg.n, msg.j, msg.comm_pad, msg.proof)
+        elif isinstance(msg, QMsg):
+            conn.flow.q(msg.n, msg.proof)
+        self._sync(bound, conn)
+        return bound

@@ -1,0 +1,235 @@
+"""The flow core on recorded real sessions and adversarial byte streams (SPEC §2, §4, §5, §7)."""
+
+from __future__ import annotations
+
+import pytest
+from zkmb.circuits.public import co_public_inputs, pad_public_inputs, parse_channel
+from zkmb.circuits.query import query_public_inputs, size_class
+from zkmb.middlebox.flow import Flow, FlowConfig, Mode, RandomSet
+
+from .conftest import OLD_ROOT, ROOT, FakeProof
+
+COMM_K = 777
+
+
+def _split(cap):
+    """(handshake client bytes through the Finished, [app record raw bytes])."""
+    view = parse_channel(cap.client_bytes, cap.server_bytes)
+    hs = bytes(cap.client_bytes[: view.client_app_offset])
+    return view, hs, [r.raw for r in cap.client_app_records]
+
+
+def _co(view, suite, comm_k=COMM_K):
+    return FakeProof(f"co_{suite}", tuple(co_public_inputs(view, comm_k)))
+
+
+def _pads(flow, suite, n, k, base=100):
+    for j in range(k):
+        cp = base + 10 * n + j
+        flow.pad(n, j, cp, FakeProof(f"pad_{suite}", tuple(pad_public_inputs(COMM_K, n, j, cp))))
+    return [base + 10 * n + j for j in range(k)]
+
+
+def _q(raw, pads, root=ROOT):
+    inner = len(raw) - 5 - 16
+    b = size_class(inner)
+    return FakeProof(f"q_{b}", tuple(query_public_inputs(pads, raw[5 : 5 + inner], inner, root, b)))
+
+
+def _open(recorded, fake_verifier, clock, suite="chacha20", hrr=False, **cfg):
+    cap = recorded(suite, hrr)
+    view, hs, apps = _split(cap)
+    flow = Flow(fake_verifier, clock, FlowConfig(**cfg))
+    flow.server_data(bytes(cap.server_bytes))
+    assert flow.take_to_client() == bytes(cap.server_bytes)  # never held
+    flow.client_data(hs)
+    assert flow.take_to_server() == hs and not flow.closed
+    return flow, view, apps
+
+
+@pytest.mark.parametrize("suite,hrr", [("chacha20", False), ("aes128gcm", True)])
+def test_strict_holds_until_proofs_and_releases_in_order(recorded, fake_verifier, clock, suite, hrr):
+    flow, view, apps = _open(recorded, fake_verifier, clock, suite, hrr)
+    assert view.hello_retry == hrr
+    flow.client_data(b"".join(apps))
+    assert flow.take_to_server() == b"" and [d.action for d in flow.decisions[-3:]] == ["hold"] * 3
+    flow.co(COMM_K, _co(view, suite))
+    assert flow.take_answers()[-1].accepted and flow.comm_k == COMM_K
+    k = [size_class(len(r) - 21) // 64 for r in apps]
+    pads = [_pads(flow, suite, n, k[n]) for n in range(3)]
+    assert all(a.accepted for a in flow.take_answers())
+    # Q for record 1 first: verified but held behind record 0
+    flow.q(1, _q(apps[1], pads[1]))
+    assert flow.take_answers()[-1].accepted and flow.take_to_server() == b""
+    flow.q(0, _q(apps[0], pads[0]))
+    assert flow.take_to_server() == apps[0] + apps[1]
+    # a proof against the wrong pads (another record's) is rejected, nothing closes
+    flow.q(2, _q(apps[2], pads[1]))
+    assert not flow.take_answers()[-1].accepted and not flow.closed
+    flow.q(2, _q(apps[2], pads[2]))
+    assert flow.take_to_server() == apps[2] and flow.next_record == 3 and not flow.closed
+
+
+def test_q_before_record_and_previous_root_grace(recorded, fake_verifier, clock):
+    flow, view, apps = _open(recorded, fake_verifier, clock)
+    flow.co(COMM_K, _co(view, "chacha20"))
+    k = size_class(len(apps[0]) - 21) // 64
+    pads = _pads(flow, "chacha20", 0, k)
+    fake_verifier.roots.rotate(ROOT + 1, clock())
+    flow.q(0, _q(apps[0], pads, root=ROOT))  # before the record arrives: kept pending
+    flow.client_data(apps[0])
+    assert flow.take_to_server() == apps[0]
+    # after the grace window the old root is refused
+    clock.t += 601
+    pads1 = _pads(flow, "chacha20", 1, size_class(len(apps[1]) - 21) // 64)
+    flow.client_data(apps[1])
+    flow.q(1, _q(apps[1], pads1, root=ROOT))
+    assert not flow.take_answers()[-1].accepted
+    flow.q(1, _q(apps[1], pads1, root=ROOT + 1))
+    assert flow.take_to_server() == apps[1]
+    assert OLD_ROOT not in fake_verifier.roots.acceptable(clock())
+
+
+def test_fragmented_byte_by_byte(recorded, fake_verifier, clock):
+    cap = recorded()
+    view, hs, apps = _split(cap)
+    flow = Flow(fake_verifier, clock)
+    flow.server_data(bytes(cap.server_bytes))
+    out = b""
+    for i in range(len(hs)):
+        flow.client_data(hs[i : i + 1])
+        out += flow.take_to_server()
+    assert out == hs and not flow.closed
+    flow.co(COMM_K, _co(view, "chacha20"))
+    pads = _pads(flow, "chacha20", 0, size_class(len(apps[0]) - 21) // 64)
+    flow.client_data(apps[0][:3])
+    flow.q(0, _q(apps[0], pads))  # the record is not complete yet: pending
+    flow.client_data(apps[0][3:])
+    assert flow.take_to_server() == apps[0]
+
+
+def test_record_without_proof_closed_at_deadline(recorded, fake_verifier, clock):
+    flow, view, apps = _open(recorded, fake_verifier, clock)
+    flow.co(COMM_K, _co(view, "chacha20"))
+    flow.client_data(apps[0])
+    clock.t += 1.9
+    flow.tick()
+    assert not flow.closed and flow.next_deadline() == pytest.approx(clock.t + 0.1)
+    clock.t += 0.2
+    flow.tick()
+    assert flow.closed and "deadline" in flow.closed and flow.take_to_server() == b"" and not flow.ban
+
+
+def test_co_deadline(recorded, fake_verifier, clock):
+    flow, view, apps = _open(recorded, fake_verifier, clock)
+    clock.t += 21
+    flow.co(COMM_K, _co(view, "chacha20"))
+    assert flow.closed and "CO" in flow.closed
+
+
+def test_proof_for_another_flow_is_rejected_without_closing(recorded, fake_verifier, clock):
+    flow_a, view_a, _ = _open(recorded, fake_verifier, clock, "chacha20")
+    flow_b, view_b, _ = _open(recorded, fake_verifier, clock, "aes128gcm", True)
+    flow_b.co(COMM_K, _co(view_a, "chacha20"))
+    flow_a.co(COMM_K + 1, _co(view_a, "chacha20"))  # right flow, other comm_k
+    assert not flow_b.take_answers()[0].accepted and not flow_a.take_answers()[0].accepted
+    assert not flow_a.closed and not flow_b.closed and flow_b.comm_k is None
+    flow_a.pad(0, 0, 5, FakeProof("pad_chacha20", tuple(pad_public_inputs(COMM_K, 0, 0, 5))))
+    assert flow_a.take_answers()[0].reason.startswith("no verified CO")
+    flow_b.co(COMM_K, _co(view_b, "aes128gcm"))
+    assert flow_b.take_answers()[0].accepted
+    flow_b.co(COMM_K, _co(view_b, "aes128gcm"))
+    assert flow_b.take_answers()[0].reason == "channel already opened"
+    # PAD outside the window / bad j: rejected
+    for n, j in ((65, 0), (0, 7)):
+        flow_b.pad(n, j, 5, FakeProof("pad_aes128gcm", ()))
+        assert not flow_b.take_answers()[0].accepted
+    assert not flow_b.closed
+
+
+def test_async_mode_forwards_then_cuts_and_bans(recorded, fake_verifier, clock):
+    flow, view, apps = _open(recorded, fake_verifier, clock, mode=Mode.ASYNC)
+    flow.client_data(apps[0])
+    assert flow.take_to_server() == apps[0]
+    flow.co(COMM_K, _co(view, "chacha20"))
+    pads = _pads(flow, "chacha20", 0, size_class(len(apps[0]) - 21) // 64)
+    flow.q(0, _q(apps[0], pads))
+    assert flow.take_answers()[-1].accepted and flow.next_record == 1
+    flow.client_data(apps[1])
+    assert flow.take_to_server() == apps[1]
+    clock.t += 3
+    flow.tick()
+    assert flow.closed and flow.ban
+
+
+def _hs_parts(cap):
+    """The client handshake split into records: [(type, raw)]."""
+    out, data, pos = [], bytes(cap.client_bytes), 0
+    while pos < len(data):
+        n = int.from_bytes(data[pos + 3 : pos + 5], "big")
+        out.append(data[pos : pos + 5 + n])
+        pos += 5 + n
+    return out
+
+
+@pytest.mark.parametrize(
+    "mutate,reason",
+    [
+        (lambda hs, app: hs[0] + hs[0], "ClientHello"),  # a second ClientHello without HRR
+        (lambda hs, app: b"\x99\x03\x03\x00\x01\x00", "unknown content type"),  # garbage
+        (lambda hs, app: b"\x14\x03\x03\x00\x01\x01", "ChangeCipherSpec"),  # CCS before the ClientHello
+        (lambda hs, app: hs[0] + b"\x14\x03\x03\x00\x01\x01" * 2, "ChangeCipherSpec"),  # two CCS
+        (lambda hs, app: hs[0] + b"\x14\x03\x03\x00\x01\x02", "ChangeCipherSpec"),  # bad CCS body
+        (lambda hs, app: hs[0] + b"\x17\x03\x03\x00\x36" + bytes(54), "53"),  # Finished of 54 bytes
+        (lambda hs, app: b"".join(hs) + b"\x14\x03\x03\x00\x01\x01", "type 20"),  # CCS after Finished
+        (lambda hs, app: b"".join(hs) + b"\x17\x03\x03\x01\xd1" + bytes(465), "limit 464"),  # oversized
+        (lambda hs, app: b"".join(hs) + b"\x17\x03\x03\x00\x20" + bytes(32), "too short"),
+        (lambda hs, app: b"".join(hs) + b"\x16\x03\x03\x00\x04\x01\x00\x00\x00", "type 22"),
+        (lambda hs, app: b"".join(hs) + b"\x15\x03\x03\x00\x02\x01\x00", "type 21"),
+        (lambda hs, app: hs[0] + b"\x15\x03\x03\x00\x02\x02\x28", "alert"),
+    ],
+)
+def test_adversarial_client_streams(recorded, fake_verifier, clock, mutate, reason):
+    cap = recorded()
+    view, hs, apps = _split(cap)
+    parts = _hs_parts(type("C", (), {"client_bytes": hs})())
+    flow = Flow(fake_verifier, clock)
+    flow.server_data(bytes(cap.server_bytes))
+    flow.client_data(mutate(parts, apps))
+    assert flow.closed and reason.lower() in flow.closed.lower(), flow.closed
+    assert flow.decisions[-1].action == "block"
+
+
+def test_finished_before_server_hello(recorded, fake_verifier, clock):
+    cap = recorded()
+    _, hs, _ = _split(cap)
+    parts = _hs_parts(type("C", (), {"client_bytes": hs})())
+    flow = Flow(fake_verifier, clock)
+    flow.client_data(parts[0])
+    assert flow.take_to_server() == parts[0]
+    flow.client_data(parts[-1])
+    assert flow.closed and "handshake admits" in flow.closed
+
+
+def test_repeated_random_refused(recorded, fake_verifier, clock):
+    cap = recorded()
+    _, hs, _ = _split(cap)
+    seen = RandomSet()
+    Flow(fake_verifier, clock, seen_randoms=seen).client_data(hs[:10_000])
+    again = Flow(fake_verifier, clock, seen_randoms=seen)
+    again.client_data(_hs_parts(type("C", (), {"client_bytes": hs})())[0])
+    assert again.closed and "already seen" in again.closed and again.take_to_server() == b""
+
+
+def test_bad_server_hello_closes(fake_verifier, clock):
+    flow = Flow(fake_verifier, clock)
+    flow.server_data(b"\x16\x03\x03\x00\x04\x0b\x00\x00\x00")  # a Certificate in plaintext
+    assert flow.closed and "server" in flow.closed
+
+
+def test_unverified_bound(recorded, fake_verifier, clock):
+    flow, view, apps = _open(recorded, fake_verifier, clock, max_unverified=2)
+    flow.client_data(apps[0] + apps[1])
+    assert not flow.closed
+    flow.client_data(apps[2])
+    assert flow.closed and "too many" in flow.closed

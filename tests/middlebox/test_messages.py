@@ -1,0 +1,81 @@
+"""The proof-channel codec: round trips and strict rejection of malformed frames."""
+
+from __future__ import annotations
+
+import pytest
+from zkmb.middlebox.messages import (
+    MAX_BODY,
+    Accepted,
+    Announce,
+    CoMsg,
+    MessageRejected,
+    PadMsg,
+    QMsg,
+    Rejected,
+    from_wire,
+    split_frame,
+    to_wire,
+)
+
+from zkmb.algebra.params import G1_GEN, G2_GEN, R
+from zkmb.groth16.proof import Proof
+
+PROOF = Proof.from_canonical(G1_GEN, G2_GEN, G1_GEN)
+
+MESSAGES = [
+    Announce(("127.0.0.1", 40000), ("192.0.2.1", 853), bytes(range(32))),
+    Announce(("2001:db8::1", 1), ("::1", 65535), b"\xff" * 32),
+    CoMsg(R - 1, PROOF),
+    PadMsg(2**64 - 1, 6, 0, PROOF),
+    QMsg(3, PROOF),
+    Accepted("q", 3, 0),
+    Rejected("pad", 5, 2, "proof does not verify"),
+]
+
+
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
+def test_round_trip(msg):
+    wire = to_wire(msg)
+    assert split_frame(wire + b"extra") == (wire[1], len(wire))
+    assert split_frame(wire[:-1]) is None
+    assert from_wire(wire) == msg
+
+
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
+def test_truncated_and_extended_bodies_rejected(msg):
+    wire = to_wire(msg)
+    n = int.from_bytes(wire[2:4], "big")
+    short = wire[:2] + (n - 1).to_bytes(2, "big") + wire[4:-1]
+    longer = wire[:2] + (n + 1).to_bytes(2, "big") + wire[4:] + b"\0"
+    for bad in (short, longer):
+        with pytest.raises(MessageRejected):
+            from_wire(bad)
+
+
+def test_bad_fields():
+    co = bytearray(to_wire(CoMsg(1, PROOF)))
+    co[4:36] = R.to_bytes(32, "big")  # comm_k = r: not canonical
+    with pytest.raises(MessageRejected):
+        from_wire(bytes(co))
+    co = bytearray(to_wire(CoMsg(1, PROOF)))
+    co[36 + 63] ^= 1  # A off the curve
+    with pytest.raises(MessageRejected):
+        from_wire(bytes(co))
+    with pytest.raises(MessageRejected):
+        split_frame(b"\x02\x02\x00\x00")  # another version
+    with pytest.raises(MessageRejected):
+        split_frame(b"\x01\x09\x00\x00")  # unknown type
+    with pytest.raises(MessageRejected):
+        split_frame(b"\x01\x02" + (MAX_BODY + 1).to_bytes(2, "big"))
+    ann = bytearray(to_wire(MESSAGES[0]))
+    ann[4] = 5  # address family
+    with pytest.raises(MessageRejected):
+        from_wire(bytes(ann))
+    rej = bytearray(to_wire(Rejected("co", 0, 0, "x")))
+    rej[-1] = 0xFF
+    with pytest.raises(MessageRejected):
+        from_wire(bytes(rej))
+    with pytest.raises(MessageRejected):
+        to_wire(Announce(("127.0.0.1", 1), ("127.0.0.1", 2), b"short"))
+    with pytest.raises(MessageRejected):
+        to_wire(CoMsg(R, PROOF))

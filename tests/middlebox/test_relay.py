@@ -1,0 +1,125 @@
+"""Relay mode end to end on loopback: embedded resolver upstream, zkmb.tls DotClient, proof channel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+
+import dns.message
+import pytest
+from zkmb.circuits.public import co_public_inputs, pad_public_inputs, parse_channel
+from zkmb.circuits.query import query_public_inputs, size_class
+from zkmb.middlebox.flow import FlowConfig
+from zkmb.middlebox.messages import Accepted, Announce, CoMsg, PadMsg, QMsg, from_wire, split_frame, to_wire
+from zkmb.middlebox.relay import Middlebox
+
+from zkmb.errors import ZkmbError
+from zkmb.tls import DotClient, TlsClientConfig
+
+from ..tls.conftest import embedded
+from .conftest import ROOT, FakeProof
+
+
+@contextlib.contextmanager
+def relay(verifier, upstream_port, **cfg):
+    loop = asyncio.new_event_loop()
+    mb = Middlebox(verifier, ("127.0.0.1", upstream_port), config=FlowConfig(**cfg))
+    ports = loop.run_until_complete(mb.start(("127.0.0.1", 0), ("127.0.0.1", 0)))
+    t = threading.Thread(target=loop.run_forever, daemon=True)
+    t.start()
+    try:
+        yield mb, ports
+    finally:
+        asyncio.run_coroutine_threadsafe(mb.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)
+        loop.close()
+
+
+def _client(cert_pair, port):
+    config = TlsClientConfig("127.0.0.1", cafile=str(cert_pair[0]))
+    return DotClient("127.0.0.1", port, config, timeout=3)
+
+
+class _Fake:
+    """A stand-in for Groth16 proofs (see conftest.FakeProof): sends them in the documented frames."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+
+    def send(self, msg):
+        self.sock.sendall(to_wire(msg))
+
+    def recv(self):
+        while (head := split_frame(self.buf)) is None:
+            self.buf += self.sock.recv(4096)
+        frame, self.buf = self.buf[: head[1]], self.buf[head[1] :]
+        return from_wire(frame)
+
+
+@pytest.fixture
+def fake_frames(monkeypatch):
+    """Let FakeProof through the codec: to_bytes/from_bytes carry a pickled stand-in instead of points."""
+    import pickle
+
+    from zkmb.groth16.proof import Proof
+
+    monkeypatch.setattr(
+        FakeProof, "to_bytes", lambda self: pickle.dumps(self).ljust(256, b"\0"), raising=False
+    )
+    monkeypatch.setattr(Proof, "from_bytes", classmethod(lambda cls, data: pickle.loads(data)))
+
+
+def test_client_without_proofs_gets_nothing_through(mb_cert_pair, fake_verifier):
+    with embedded(mb_cert_pair) as r, relay(fake_verifier, r.port, q_deadline=0.5) as (mb, (port, _)):
+        c = _client(mb_cert_pair, port)
+        c.connect()  # the handshake passes (it is admitted by SPEC §2)
+        with pytest.raises((ZkmbError, OSError)):
+            c.query(dns.message.make_query("www.example.test", "A"))
+        c.close()
+        time.sleep(0.2)
+        assert not mb.conns
+
+
+def test_query_with_proofs_passes(mb_cert_pair, fake_verifier, fake_frames):
+    with embedded(mb_cert_pair) as r, relay(fake_verifier, r.port) as (mb, (port, pport)):
+        c = _client(mb_cert_pair, port)
+        c.connect()
+        cap = c.capture
+        local = c._sock.getsockname()[:2]
+        p = _Fake(pport)
+        # a connection that does not exist / a wrong random: rejected
+        p.send(Announce(tuple(local), ("127.0.0.1", port), bytes(32)))
+        assert not isinstance(p.recv(), Accepted)
+        p.send(Announce(tuple(local), ("127.0.0.1", port), cap.client_random))
+        assert isinstance(p.recv(), Accepted)
+        deadline = time.time() + 5
+        while cap.client_finished_record is None and time.time() < deadline:
+            time.sleep(0.01)
+        view = parse_channel(cap.client_bytes, cap.server_bytes)
+        p.send(CoMsg(7, FakeProof("co_chacha20", tuple(co_public_inputs(view, 7)))))
+        assert isinstance(p.recv(), Accepted)
+        for j in range(2):
+            pub = tuple(pad_public_inputs(7, 0, j, 50 + j))
+            p.send(PadMsg(0, j, 50 + j, FakeProof("pad_chacha20", pub)))
+            assert isinstance(p.recv(), Accepted)
+        out = {}
+        t = threading.Thread(
+            target=lambda: out.setdefault("r", c.query(dns.message.make_query("www.example.test", "A")))
+        )
+        t.start()
+        while not cap.client_app_records and time.time() < deadline:
+            time.sleep(0.01)
+        raw = cap.client_app_records[0].raw
+        inner = len(raw) - 21
+        b = size_class(inner)
+        pub = query_public_inputs([50, 51][: b // 64], raw[5 : 5 + inner], inner, ROOT, b)
+        p.send(QMsg(0, FakeProof(f"q_{b}", tuple(pub))))
+        assert isinstance(p.recv(), Accepted)
+        t.join(5)
+        assert out["r"].answer and out["r"].answer[0].to_text().endswith("192.0.2.1")
+        c.close()
