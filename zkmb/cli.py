@@ -9,7 +9,7 @@ import sys
 from . import __version__
 from .errors import ZkmbError
 
-BENCH_SUITES = ("algebra", "groth16", "policy")
+BENCH_SUITES = ("algebra", "groth16", "policy", "statements")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -97,6 +97,60 @@ def _cmd_circuits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_progress(total: int):
+    """A progress printer for circuits.keys.generate_keys: one stderr line per step."""
+    seen: list[str] = []
+
+    def report(name: str, step: str, elapsed: float) -> None:
+        if name not in seen:
+            seen.append(name)
+        print(f"[{len(seen)}/{total}] {name}: {step} ({elapsed:.1f} s)", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _cmd_setup_generate(args: argparse.Namespace) -> int:
+    from .circuits.keys import CIRCUITS, generate_keys
+
+    names = [n for n in args.circuits.split(",") if n] if args.circuits else list(CIRCUITS)
+    results = generate_keys(args.keys, names, force=args.force, progress=_setup_progress(len(names)))
+    for r in results:
+        e = r.entry
+        print(
+            f"{r.name:<20} {r.status:<8} {e['constraints']:>9,} constraints  pk {e['pk_bytes'] / 2**20:8.1f} MiB"
+            f"  vk {e['vk_bytes']:>6} B  digest {e['digest'][:16]}"
+        )
+    return 0
+
+
+def add_setup_commands(sub) -> None:
+    """``zkmb setup [generate]`` (single-party key generation) and the ceremony actions, if installed."""
+    import importlib.util
+
+    def key_options(p: argparse.ArgumentParser, default) -> None:
+        p.add_argument("--keys", default=default("keys"), help="key directory (default: ./keys)")
+        p.add_argument(
+            "--circuits", default=default(None), help="comma-separated circuit names (default: all statements)"
+        )
+        p.add_argument("--force", action="store_true", default=default(False), help="regenerate existing keys")
+
+    setup = sub.add_parser(
+        "setup",
+        help="generate the statement keys (default action), or run a verifiable setup action",
+        description="Without ACTION: the same as `generate` (single-party key generation for every statement).",
+    )
+    key_options(setup, lambda v: v)
+    setup.set_defaults(func=_cmd_setup_generate)
+    setup_sub = setup.add_subparsers(dest="setup_command", metavar="ACTION")
+    gen = setup_sub.add_parser("generate", help="write NAME.pk/NAME.vk and manifest.json for each circuit")
+    key_options(gen, lambda v: argparse.SUPPRESS)
+    gen.set_defaults(func=_cmd_setup_generate)
+    if importlib.util.find_spec("zkmb.groth16.ceremony_cli") is not None:
+        from .groth16.ceremony_cli import add_ceremony_commands
+
+        add_ceremony_commands(setup_sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zkmb", description="Zero-knowledge middlebox for encrypted DNS.")
     parser.add_argument("--version", action="version", version=f"zkmb {__version__}")
@@ -134,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .policy.cli import add_policy_commands
 
     add_policy_commands(sub)
+
+    from zkmb.middlebox.cli import add_middlebox_commands
+
+    add_middlebox_commands(sub)
+
+    add_setup_commands(sub)
     return parser
 
 
