@@ -1,0 +1,65 @@
+"""``zkmb stub``: run the stub resolver (plain DNS on loopback, proved DoT through the middlebox relay)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def _cmd_stub(args: argparse.Namespace) -> int:
+    from zkmb.policy import load_policy
+
+    from .listener import Listener
+    from .prover import Groth16Prover
+    from .upstream import ProvingUpstream
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    policy = load_policy(args.policy)  # refused unless the rules hash to the stated root
+    prover = Groth16Prover.from_dir(args.keys, sizes=tuple(args.sizes))
+
+    async def main() -> None:
+        up = ProvingUpstream(
+            _hostport(args.relay),
+            _hostport(args.proof),
+            prover,
+            policy,
+            server_name=args.server_name,
+            cafile=args.cafile,
+            pool_size=args.pool,
+        )
+        await up.start()
+        lst = Listener(up, policy, host=args.listen_host, port=args.port)
+        await lst.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await lst.close()
+            await up.close()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def add_stub_commands(sub) -> None:
+    """Register ``zkmb stub`` on the top-level subparsers."""
+    p = sub.add_parser("stub", help="run the client stub resolver (plain DNS in, proved DoT out)")
+    p.add_argument("--listen-host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5300, help="UDP and TCP port (default 5300)")
+    p.add_argument("--relay", required=True, help="middlebox relay HOST:PORT (DoT)")
+    p.add_argument("--proof", required=True, help="middlebox proof endpoint HOST:PORT")
+    p.add_argument("--server-name", required=True, help="the resolver's certificate name or IP")
+    p.add_argument("--cafile", help="trust anchor for the resolver's certificate")
+    p.add_argument("--policy", required=True, help="published policy file (checked against its root)")
+    p.add_argument("--keys", required=True, help="key directory (zkmb setup)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="Q size classes to use")
+    p.add_argument("--pool", type=int, default=2, help="DoT connections kept open")
+    p.set_defaults(func=_cmd_stub)
