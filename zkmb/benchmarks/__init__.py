@@ -62,6 +62,8 @@ def run_suite(name: str, quick: bool = False) -> dict[str, Any]:
         from .groth16 import run
     elif name == "policy":
         from .policy import run
+    elif name == "statements":
+        from .statements import run
     else:
         raise InvalidInput(f"unknown benchmark suite {name!r}")
     result = machine_info()

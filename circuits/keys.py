@@ -1,0 +1,309 @@
+"""The statement keys on disk: ``zkmb setup`` writes them, the services load them (SPEC §8).
+
+A key directory holds, for each circuit ``NAME`` of :data:`CIRCUITS`, ``NAME.pk`` (proving key, which
+contains the verifying key) and ``NAME.vk`` (verifying key) in the format of
+:mod:`zkmb.groth16.keys` (each file carries the circuit digest), plus ``manifest.json``::
+
+    {"format": 1, "zkmb": "<version>", "circuits": {NAME: {"digest": hex, "constraints": int,
+     "public": int, "wires": int, "pk_file": "NAME.pk", "pk_bytes": int, "vk_file": "NAME.vk",
+     "vk_bytes": int, "created": "YYYY-MM-DDTHH:MM:SSZ"}}}
+
+:func:`load_keys` refuses a key whose digest differs from the circuit this code compiles (default) or,
+with ``against="manifest"``, from the manifest entry.  The manifest lives next to the keys, so checking
+against it only detects stale or mixed-up files; only the compiled circuit is an independent reference.
+Keys made here come from a single-party setup (:func:`zkmb.groth16.setup.setup`); a verifiable
+ceremony (``zkmb setup verify|contribute``) produces keys for the same digests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from zkmb.errors import InvalidInput
+from zkmb.r1cs import ConstraintSystem
+
+__all__ = [
+    "CIRCUITS",
+    "MANIFEST_NAME",
+    "KeyMismatch",
+    "SetupResult",
+    "compile_circuit",
+    "generate_keys",
+    "key_file_header",
+    "key_paths",
+    "load_keys",
+    "read_manifest",
+]
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+def _co(suite: str) -> Callable[[], ConstraintSystem]:
+    def build() -> ConstraintSystem:
+        from .co import co_circuit
+
+        return co_circuit(suite)
+
+    return build
+
+
+def _pad(suite: str) -> Callable[[], ConstraintSystem]:
+    def build() -> ConstraintSystem:
+        from .pad import pad_circuit
+
+        return pad_circuit(suite)
+
+    return build
+
+
+def _q(size: int) -> Callable[[], ConstraintSystem]:
+    def build() -> ConstraintSystem:
+        from .query import query_circuit
+
+        return query_circuit(size)
+
+    return build
+
+
+CIRCUITS: dict[str, Callable[[], ConstraintSystem]] = {
+    "co_chacha20": _co("chacha20"),
+    "co_aes128gcm": _co("aes128gcm"),
+    "pad_block": _pad("chacha20"),
+    "pad_block_aes128gcm": _pad("aes128gcm"),
+    **{f"q_{b}": _q(b) for b in (64, 128, 192, 320, 448)},
+}
+"""Every statement circuit with a key pair (SPEC §8: CO and PAD per suite, Q per size class)."""
+
+
+class KeyMismatch(InvalidInput):
+    """A key file is missing, corrupt, or was made for another circuit than the one expected."""
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """What :func:`generate_keys` did for one circuit: ``"created"`` or ``"skipped"`` (keys were current)."""
+
+    name: str
+    status: str
+    entry: dict
+
+
+def _check_names(names: Iterable[str] | None) -> list[str]:
+    out = list(CIRCUITS) if names is None else list(names)
+    unknown = [n for n in out if n not in CIRCUITS]
+    if unknown:
+        raise InvalidInput(f"unknown circuit(s): {', '.join(unknown)}; known: {', '.join(CIRCUITS)}")
+    if len(set(out)) != len(out):
+        raise InvalidInput("a circuit is named twice")
+    return out
+
+
+def compile_circuit(name: str) -> ConstraintSystem:
+    """The compiled constraint system of circuit ``name`` (cached by the statement modules)."""
+    return CIRCUITS[_check_names([name])[0]]()
+
+
+def key_paths(key_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
+    """``(NAME.pk, NAME.vk)`` inside ``key_dir``."""
+    d = Path(key_dir)
+    return d / f"{name}.pk", d / f"{name}.vk"
+
+
+_HEAD = struct.Struct("<8sII32s")
+
+
+def key_file_header(path: str | os.PathLike) -> tuple[int, bytes]:
+    """``(kind, digest)`` from a key file's fixed prefix (no payload check); KeyMismatch if unreadable."""
+    from zkmb.groth16.keys import FORMAT_VERSION, MAGIC
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD.size)
+    except OSError as e:
+        raise KeyMismatch(f"cannot read key file {path}: {e.strerror}") from e
+    if len(head) != _HEAD.size:
+        raise KeyMismatch(f"{path}: truncated key file")
+    magic, version, kind, digest = _HEAD.unpack(head)
+    if magic != MAGIC or version != FORMAT_VERSION:
+        raise KeyMismatch(f"{path}: not a zkmb key file of format {FORMAT_VERSION}")
+    return kind, digest
+
+
+def read_manifest(key_dir: str | os.PathLike) -> dict[str, dict]:
+    """The manifest's ``circuits`` table (empty when there is no manifest); InvalidInput if malformed."""
+    path = Path(key_dir) / MANIFEST_NAME
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror}") from e
+    try:
+        data = json.loads(text)
+        if data.get("format") != MANIFEST_FORMAT:
+            raise InvalidInput(f"{path}: manifest format {data.get('format')!r}, expected {MANIFEST_FORMAT}")
+        circuits = data["circuits"]
+        if not isinstance(circuits, dict) or not all(isinstance(v, dict) for v in circuits.values()):
+            raise TypeError("circuits is not a table")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InvalidInput(f"{path}: malformed manifest ({e})") from e
+    return circuits
+
+
+def _write_manifest(key_dir: Path, circuits: dict[str, dict]) -> None:
+    from zkmb import __version__
+
+    path = key_dir / MANIFEST_NAME
+    tmp = key_dir / f"{MANIFEST_NAME}.tmp"
+    body = {"format": MANIFEST_FORMAT, "zkmb": __version__, "circuits": dict(sorted(circuits.items()))}
+    tmp.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _entry(name: str, cs: ConstraintSystem, pk_path: Path, vk_path: Path, created: float) -> dict:
+    return {
+        "digest": cs.digest().hex(),
+        "constraints": cs.n_constraints,
+        "public": cs.n_public,
+        "wires": cs.n_wires,
+        "pk_file": pk_path.name,
+        "pk_bytes": pk_path.stat().st_size,
+        "vk_file": vk_path.name,
+        "vk_bytes": vk_path.stat().st_size,
+        "created": datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _current(cs: ConstraintSystem, pk_path: Path, vk_path: Path, entry: dict | None) -> bool:
+    """Both files exist with the right kinds and digest (and, if recorded, the recorded sizes)."""
+    from zkmb.groth16.keys import KIND_PK, KIND_VK
+
+    digest = cs.digest()
+    for path, kind in ((pk_path, KIND_PK), (vk_path, KIND_VK)):
+        try:
+            if key_file_header(path) != (kind, digest):
+                return False
+        except KeyMismatch:
+            return False
+    if entry is not None and entry.get("digest") == digest.hex():
+        return (
+            entry.get("pk_bytes") == pk_path.stat().st_size
+            and entry.get("vk_bytes") == vk_path.stat().st_size
+        )
+    return True
+
+
+Progress = Callable[[str, str, float], None]
+"""``progress(circuit, step, elapsed_seconds)``; step is compile, setup, write, done or skipped."""
+
+
+def generate_keys(
+    key_dir: str | os.PathLike,
+    names: Iterable[str] | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> list[SetupResult]:
+    """Write ``NAME.pk``/``NAME.vk`` for each circuit (all of :data:`CIRCUITS` by default) and the manifest.
+
+    A circuit whose two files already exist for the compiled digest is skipped unless ``force``.  The
+    manifest is rewritten after every circuit, so an interrupted run keeps what it finished.
+    """
+    from zkmb.groth16.setup import setup
+
+    wanted = _check_names(names)
+    d = Path(key_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(d)
+    report = progress or (lambda name, step, elapsed: None)
+    results = []
+    for name in wanted:
+        t0 = time.perf_counter()
+        report(name, "compile", 0.0)
+        cs = CIRCUITS[name]()
+        pk_path, vk_path = key_paths(d, name)
+        if not force and _current(cs, pk_path, vk_path, manifest.get(name)):
+            if manifest.get(name, {}).get("digest") != cs.digest().hex():
+                manifest[name] = _entry(name, cs, pk_path, vk_path, pk_path.stat().st_mtime)
+                _write_manifest(d, manifest)
+            report(name, "skipped", time.perf_counter() - t0)
+            results.append(SetupResult(name, "skipped", manifest[name]))
+            continue
+        report(name, "setup", time.perf_counter() - t0)
+        pk, vk = setup(cs)
+        report(name, "write", time.perf_counter() - t0)
+        manifest.pop(name, None)  # never leave an entry describing files being replaced
+        _write_manifest(d, manifest)
+        vk.save(vk_path)
+        pk.save(pk_path)
+        del pk, vk
+        manifest[name] = _entry(name, cs, pk_path, vk_path, time.time())
+        _write_manifest(d, manifest)
+        report(name, "done", time.perf_counter() - t0)
+        results.append(SetupResult(name, "created", manifest[name]))
+    return results
+
+
+def load_keys(
+    key_dir: str | os.PathLike,
+    names: Sequence[str],
+    role: Literal["prover", "verifier"] = "prover",
+    *,
+    against: Literal["circuit", "manifest"] = "circuit",
+) -> dict:
+    """``{name: ProvingKey}`` (role ``prover``) or ``{name: VerifyingKey}`` (role ``verifier``).
+
+    Every file is fully checked by :mod:`zkmb.groth16.keys` (format, payload checksum, shapes, points
+    on the curve and in the subgroup) and its digest must equal the expected one: the digest of the
+    circuit compiled by this code (``against="circuit"``, the default) or the manifest's entry
+    (``against="manifest"``, which avoids compiling but only detects stale or mixed-up files).
+    Raises :class:`KeyMismatch` naming the circuit and the file otherwise.
+    """
+    from zkmb.groth16.keys import ProvingKey, VerifyingKey
+
+    if role not in ("prover", "verifier"):
+        raise InvalidInput(f"role must be 'prover' or 'verifier', not {role!r}")
+    if against not in ("circuit", "manifest"):
+        raise InvalidInput(f"against must be 'circuit' or 'manifest', not {against!r}")
+    wanted = _check_names(names)
+    manifest = read_manifest(key_dir)
+    out = {}
+    for name in wanted:
+        if against == "circuit":
+            expect = CIRCUITS[name]().digest()
+            entry = manifest.get(name)
+            if entry is not None and entry.get("digest") != expect.hex():
+                raise KeyMismatch(
+                    f"{name}: the manifest in {key_dir} was made for another version of this circuit "
+                    f"(digest {str(entry.get('digest'))[:16]}..., "
+                    f"this code compiles {expect.hex()[:16]}...); "
+                    "run `zkmb setup --force` or fetch the matching keys"
+                )
+        else:
+            entry = manifest.get(name)
+            if entry is None:
+                raise KeyMismatch(f"{name}: no entry in the manifest of {key_dir}")
+            try:
+                expect = bytes.fromhex(entry["digest"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise KeyMismatch(f"{name}: malformed digest in the manifest of {key_dir}") from e
+        pk_path, vk_path = key_paths(key_dir, name)
+        path, cls = (pk_path, ProvingKey) if role == "prover" else (vk_path, VerifyingKey)
+        if not path.exists():
+            raise KeyMismatch(f"{name}: key file {path} is missing (run `zkmb setup --keys {key_dir}`)")
+        try:
+            out[name] = cls.load(path, expect_digest=expect)
+        except KeyMismatch:
+            raise
+        except InvalidInput as e:
+            raise KeyMismatch(f"{name}: refused {path}: {e}") from e
+    return out
