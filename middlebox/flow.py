@@ -19,6 +19,11 @@ then application records of payload 1 + 16 .. 448 + 16, numbered by the middlebo
 mode each application record is held until CO and its Q proof verified, and released in order; in
 asynchronous mode it is forwarded at once and the connection is cut (and the client banned) if its
 proof fails to arrive by the deadline.  Proof messages that fail never close a connection.
+
+Verification may be asynchronous: ``verifier.verify`` returns True, False, or None for "queued"
+(:mod:`zkmb.middlebox.workers`); a queued proof stays pending and :meth:`Flow.retry` (called when the
+verdict is in) re-runs the check, which then finds the verdict.  A False verdict carries
+``verifier.refusal`` as its reason when the verifier sets one (e.g. it was overloaded).
 """
 
 from __future__ import annotations
@@ -103,6 +108,8 @@ class Decision:
     n: int | None = None
     length: int | None = None
     ban: bool = False
+    held: float | None = None
+    """Seconds a verified application record waited between arrival and release (strict mode)."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,7 @@ class Flow:
         self._low = 0  # every record below this number is verified
         self._pads: dict[tuple[int, int], int] = {}
         self._pending_q: dict[int, Proof] = {}
+        self._pending_pad: dict[tuple[int, int], tuple[int, Proof]] = {}
         self._to_server = bytearray()
         self._to_client = bytearray()
         self._answers: list[Answer] = []
@@ -271,13 +279,16 @@ class Flow:
         self._records.clear()
         self._pads.clear()
         self._pending_q.clear()
+        self._pending_pad.clear()
         self._pending_co = None
         self._to_server.clear()
         self._decide(Decision("block", what, reason, ban=ban, **kw))
 
-    def _forward(self, raw: bytes, what: str, n: int | None = None, reason: str = "") -> None:
+    def _forward(
+        self, raw: bytes, what: str, n: int | None = None, reason: str = "", held: float | None = None
+    ) -> None:
         self._to_server += raw
-        self._decide(Decision("forward", what, reason, n=n, length=len(raw) - 5))
+        self._decide(Decision("forward", what, reason, n=n, length=len(raw) - 5, held=held))
 
     # ------------------------------------------------------------------ server -> client
 
@@ -503,8 +514,12 @@ class Flow:
         except InvalidInput as e:
             self._answer(Answer("co", False, str(e)))
             return
-        if not self.verifier.verify(co_name(self.view.suite.name), public, proof):
-            self._answer(Answer("co", False, "proof does not verify"))
+        ok = self.verifier.verify(co_name(self.view.suite.name), public, proof)
+        if ok is None:
+            self._pending_co = (comm_k, proof)  # queued: retry() finds the verdict
+            return
+        if not ok:
+            self._answer(Answer("co", False, self._refusal()))
             return
         self.comm_k = comm_k
         self._answer(Answer("co", True))
@@ -526,8 +541,14 @@ class Flow:
         except InvalidInput as e:
             self._answer(Answer("pad", False, str(e), n if isinstance(n, int) else 0, 0))
             return
-        if not self.verifier.verify(pad_name(self.view.suite.name), public, proof):
-            self._answer(Answer("pad", False, "proof does not verify", n, j))
+        ok = self.verifier.verify(pad_name(self.view.suite.name), public, proof)
+        if ok is None:
+            if len(self._pending_pad) < self.config.pad_window * PAD_BLOCKS:
+                self._pending_pad[(n, j)] = (comm_pad, proof)
+            return
+        self._pending_pad.pop((n, j), None)
+        if not ok:
+            self._answer(Answer("pad", False, self._refusal(), n, j))
             return
         self._pads[(n, j)] = comm_pad
         self._answer(Answer("pad", True, "", n, j))
@@ -565,22 +586,47 @@ class Flow:
             self._pending_q[n] = proof  # retried when the missing PAD proofs verify
             return
         ct = rec.raw[5 : 5 + inner]
-        ok = False
+        ok: bool | None = False
         for root in self.verifier.roots.acceptable(self.clock()):
             try:
                 public = query_public_inputs(pads, ct, inner, root, size)
             except InvalidInput as e:
                 self._answer(Answer("q", False, str(e), n))
                 return
-            if self.verifier.verify(q_name(size), public, proof):
-                ok = True
+            ok = self.verifier.verify(q_name(size), public, proof)
+            if ok is None:
+                self._pending_q[n] = proof  # queued: retry() finds the verdict
+                return
+            if ok:
                 break
         if not ok:
-            self._answer(Answer("q", False, "proof does not verify", n))
+            self._answer(Answer("q", False, self._refusal(), n))
             return
         rec.verified = True
         self._answer(Answer("q", True, "", n))
         self._advance()
+
+    def _refusal(self) -> str:
+        return getattr(self.verifier, "refusal", None) or "proof does not verify"
+
+    def retry(self) -> None:
+        """Re-run the checks of proofs whose verification was queued (their verdicts are now in)."""
+        if self.closed:
+            return
+        if self._pending_co is not None and self.view is not None and self.comm_k is None:
+            comm_k, proof = self._pending_co
+            self._pending_co = None
+            self.co(comm_k, proof)
+        for (n, j), (comm_pad, proof) in list(self._pending_pad.items()):
+            if self.closed:
+                return
+            self._pending_pad.pop((n, j), None)
+            self.pad(n, j, comm_pad, proof)
+        for n in sorted(self._pending_q):
+            if self.closed:
+                return
+            if n in self._records and n in self._pending_q:
+                self._try_q(n, self._pending_q.pop(n))
 
     def _advance(self) -> None:
         """Release (strict) or forget (async) the verified records at the head, in order."""
@@ -593,8 +639,10 @@ class Flow:
                 self._pads.pop((n, j), None)
             self._low = n + 1
             if self.config.mode is Mode.STRICT:
-                self._forward(rec.raw, "record", n=n, reason="verified")
+                self._forward(rec.raw, "record", n=n, reason="verified", held=self.clock() - rec.arrival)
         for key in [key for key in self._pads if key[0] < self._low]:
             del self._pads[key]
         for m in [m for m in self._pending_q if m < self._low]:
             del self._pending_q[m]
+        for key in [key for key in self._pending_pad if key[0] < self._low]:
+            del self._pending_pad[key]

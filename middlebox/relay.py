@@ -1,6 +1,11 @@
 """Relay mode (asyncio): the client's DoT connection ends at the middlebox, which re-originates it to the
 configured resolver and passes client bytes only as the flow core releases them; the proof endpoint
 runs in the same process.  All rules live in :mod:`zkmb.middlebox.flow`; this module only moves bytes.
+
+With a :class:`~zkmb.middlebox.workers.VerifyPool` proofs are verified in worker threads (batched per
+circuit) and each flow is re-run (:meth:`Flow.retry`) on the loop when its verdicts are in; without
+one they are verified inline (tests with stand-in proofs).  With :class:`~zkmb.middlebox.metrics.Metrics`
+every decision, verdict and hold time is counted.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from .messages import (
     split_frame,
     to_wire,
 )
+from .metrics import Metrics
 from .verifier import Verifier
+from .workers import FlowVerifier, VerifyPool
 
 __all__ = ["Middlebox", "RateLimiter"]
 
@@ -62,6 +69,7 @@ class _Conn:
     upstream_w: asyncio.StreamWriter | None = None
     proof_w: asyncio.StreamWriter | None = None
     tasks: list = field(default_factory=list)
+    seen_decisions: int = 0
 
 
 class Middlebox:
@@ -77,6 +85,8 @@ class Middlebox:
         max_flows_per_ip: int = 16,
         ban_seconds: float = 300.0,
         proof_rate: float = 200.0,
+        pool: VerifyPool | None = None,
+        metrics: Metrics | None = None,
     ):
         self.verifier, self.upstream, self.config, self.clock = verifier, upstream, config, clock
         self.max_flows_per_ip, self.ban_seconds = max_flows_per_ip, ban_seconds
@@ -87,12 +97,27 @@ class Middlebox:
         self._servers: list[asyncio.base_events.Server] = []
         self._counter = 0
         self._proof_tasks: set[asyncio.Task] = set()
+        self.pool = pool
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.gauge("zkmb_active_flows", "Client connections being relayed.", lambda: len(self.conns))
+            if pool is not None:
+                metrics.gauge("zkmb_verify_queue", "Verification jobs waiting.", lambda: pool.queued)
+                pool.on_verdict = pool.on_verdict or metrics.verdict
+                pool.on_drop = pool.on_drop or metrics.drop
+
+    def rotate_root(self, root: int) -> None:
+        """Make ``root`` the current policy root; the previous one stays acceptable for the grace window."""
+        self.verifier.roots.rotate(root, self.clock())
+        log.info("policy root=0x%064x action=rotate grace=%s", root, self.verifier.roots.grace)
 
     async def start(self, listen: tuple[str, int], proof_listen: tuple[str, int]) -> tuple[int, int]:
         """Listen for DoT clients and for proof connections; returns the two bound ports."""
         s1 = await asyncio.start_server(self._client, *listen)
         s2 = await asyncio.start_server(self._proofs, *proof_listen)
         self._servers = [s1, s2]
+        if self.pool is not None:
+            self.pool.start()
         return s1.sockets[0].getsockname()[1], s2.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -106,6 +131,8 @@ class Middlebox:
             await asyncio.gather(*self._proof_tasks, return_exceptions=True)
         for s in self._servers:
             await s.wait_closed()
+        if self.pool is not None:
+            self.pool.close()
 
     # ------------------------------------------------------------------ DoT side
 
@@ -122,9 +149,10 @@ class Middlebox:
             return
         self._counter += 1
         key = (tuple(peer), tuple(local))
-        flow = Flow(
-            self.verifier, self.clock, self.config, seen_randoms=self.randoms, flow_id=str(self._counter)
-        )
+        verifier = self.verifier
+        if self.pool is not None:
+            verifier = FlowVerifier(self.pool, lambda: self._wake(key))
+        flow = Flow(verifier, self.clock, self.config, seen_randoms=self.randoms, flow_id=str(self._counter))
         conn = _Conn(flow, writer)
         self.conns[key] = conn
         try:
@@ -162,9 +190,22 @@ class Middlebox:
                 conn.flow.tick()
                 self._sync(key, conn)
 
+    def _wake(self, key) -> None:
+        """Verdicts for this flow are in: re-run its pending checks and move what that released."""
+        conn = self.conns.get(key)
+        if conn is not None:
+            conn.flow.retry()
+            self._sync(key, conn)
+
     def _sync(self, key, conn: _Conn) -> None:
         """Move what the flow produced; cut both sides once it is closed."""
         flow = conn.flow
+        if self.metrics is not None:
+            for d in flow.decisions[conn.seen_decisions :]:
+                self.metrics.decision(d.action, d.reason)
+                if d.held is not None:
+                    self.metrics.hold(d.held)
+        conn.seen_decisions = len(flow.decisions)
         out = flow.take_to_server()
         if out and conn.upstream_w is not None:
             conn.upstream_w.write(out)

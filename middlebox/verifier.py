@@ -17,7 +17,18 @@ from zkmb.errors import InvalidInput
 from zkmb.groth16.keys import VerifyingKey
 from zkmb.groth16.proof import Proof
 
-__all__ = ["DEFAULT_GRACE_S", "PolicyRoots", "Verifier", "co_name", "pad_name", "q_name"]
+__all__ = [
+    "DEFAULT_GRACE_S",
+    "REGISTRY_NAMES",
+    "PolicyRoots",
+    "Verifier",
+    "circuit_names",
+    "co_name",
+    "pad_name",
+    "protocol_name",
+    "q_name",
+    "registry_name",
+]
 
 DEFAULT_GRACE_S = 600.0
 """SPEC §7: proofs against the previous root are accepted for [10 min] after a rotation."""
@@ -36,6 +47,42 @@ def pad_name(suite_name: str) -> str:
 def q_name(size: int) -> str:
     """The circuit name of Q for a size class (``q_64``)."""
     return f"q_{size}"
+
+
+REGISTRY_NAMES: dict[str, str] = {
+    "co_chacha20": "co_chacha20",
+    "co_aes128gcm": "co_aes128gcm",
+    "pad_chacha20": "pad_block",
+    "pad_aes128gcm": "pad_block_aes128gcm",
+    **{q_name(b): q_name(b) for b in (64, 128, 192, 320, 448)},
+}
+"""The one mapping from the middlebox's circuit names (``co_<suite>``, ``pad_<suite>``, ``q_<B>``; also
+the names of the key files) to the names under which :mod:`zkmb.gadgets.registry` builds the circuits."""
+
+_PROTOCOL_NAMES = {v: k for k, v in REGISTRY_NAMES.items()}
+
+
+def registry_name(circuit: str) -> str:
+    """The :mod:`zkmb.gadgets.registry` name of a middlebox circuit name (InvalidInput if unknown)."""
+    try:
+        return REGISTRY_NAMES[circuit]
+    except KeyError:
+        raise InvalidInput(f"unknown circuit {circuit!r}; known: {', '.join(REGISTRY_NAMES)}") from None
+
+
+def protocol_name(name: str) -> str:
+    """The middlebox circuit name for either form (``pad_block`` -> ``pad_chacha20``; ``q_64`` stays)."""
+    if name in REGISTRY_NAMES:
+        return name
+    try:
+        return _PROTOCOL_NAMES[name]
+    except KeyError:
+        raise InvalidInput(f"unknown circuit {name!r}") from None
+
+
+def circuit_names() -> list[str]:
+    """Every middlebox circuit name."""
+    return list(REGISTRY_NAMES)
 
 
 class PolicyRoots:
@@ -79,12 +126,17 @@ class Verifier:
         roots: PolicyRoots,
         *,
         check: Callable[[VerifyingKey, Sequence[int], Proof], bool] | None = None,
+        batch_check: Callable[[VerifyingKey, Sequence[tuple[Sequence[int], Proof]]], bool] | None = None,
     ):
         self.keys = dict(keys)
         self.roots = roots
         if check is None:
+            from zkmb.groth16.verifier import batch_verify
             from zkmb.groth16.verifier import verify as check
+
+            batch_check = batch_check or batch_verify
         self._check = check
+        self._batch_check = batch_check
 
     def has(self, circuit: str) -> bool:
         """Whether a verifying key for ``circuit`` is loaded."""
@@ -100,12 +152,48 @@ class Verifier:
         except InvalidInput:
             return False
 
+    def verify_many(self, circuit: str, items: Sequence[tuple[Sequence[int], Proof]]) -> list[bool]:
+        """One verdict per ``(public, proof)``: one batch check first; if it fails (or raises), each
+        item alone, so a bad proof never takes the good ones of the same batch down with it."""
+        vk = self.keys.get(circuit)
+        if vk is None:
+            return [False] * len(items)
+        if len(items) > 1 and self._batch_check is not None:
+            try:
+                if self._batch_check(vk, [(list(pub), proof) for pub, proof in items]):
+                    return [True] * len(items)
+            except InvalidInput:
+                pass
+        return [self.verify(circuit, pub, proof) for pub, proof in items]
+
+    @classmethod
+    def from_key_dir(
+        cls, directory: str | os.PathLike, roots: PolicyRoots, *, against: str = "circuit"
+    ) -> Verifier:
+        """The verifying keys of every circuit with a ``.vk`` in a ``zkmb setup`` key directory, each
+        checked by :func:`zkmb.circuits.keys.load_keys` (digest against the compiled circuit, or the
+        manifest with ``against="manifest"``), keyed by middlebox name."""
+        from zkmb.circuits.keys import load_keys
+
+        present = [
+            REGISTRY_NAMES[c]
+            for c in REGISTRY_NAMES
+            if (Path(directory) / f"{REGISTRY_NAMES[c]}.vk").is_file()
+        ]
+        if not present:
+            raise InvalidInput(f"no verifying keys (*.vk) in {directory}")
+        loaded = load_keys(directory, present, "verifier", against=against)
+        return cls({protocol_name(name): vk for name, vk in loaded.items()}, roots)
+
     @classmethod
     def from_dir(cls, directory: str | os.PathLike, roots: PolicyRoots) -> Verifier:
-        """Load every ``<circuit>.vk`` in ``directory`` (each file checked on load)."""
+        """Load every ``<circuit>.vk`` in ``directory`` (each file checked on load); files may be named
+        by the middlebox name (``pad_chacha20.vk``) or the registry name (``pad_block.vk``), and files
+        of circuits the middlebox does not know are ignored."""
         keys = {}
         for path in sorted(Path(directory).glob("*.vk")):
-            keys[path.stem] = VerifyingKey.load(path)
+            if path.stem in REGISTRY_NAMES or path.stem in _PROTOCOL_NAMES:
+                keys[protocol_name(path.stem)] = VerifyingKey.load(path)
         if not keys:
             raise InvalidInput(f"no verifying keys (*.vk) in {directory}")
         return cls(keys, roots)

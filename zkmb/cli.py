@@ -117,7 +117,8 @@ def _cmd_setup_generate(args: argparse.Namespace) -> int:
     for r in results:
         e = r.entry
         print(
-            f"{r.name:<20} {r.status:<8} {e['constraints']:>9,} constraints  pk {e['pk_bytes'] / 2**20:8.1f} MiB"
+            f"{r.name:<20} {r.status:<8} {e['constraints']:>9,} constraints"
+            f"  pk {e['pk_bytes'] / 2**20:8.1f} MiB"
             f"  vk {e['vk_bytes']:>6} B  digest {e['digest'][:16]}"
         )
     return 0
@@ -130,14 +131,22 @@ def add_setup_commands(sub) -> None:
     def key_options(p: argparse.ArgumentParser, default) -> None:
         p.add_argument("--keys", default=default("keys"), help="key directory (default: ./keys)")
         p.add_argument(
-            "--circuits", default=default(None), help="comma-separated circuit names (default: all statements)"
+            "--circuits",
+            default=default(None),
+            help="comma-separated circuit names (default: all statements)",
         )
-        p.add_argument("--force", action="store_true", default=default(False), help="regenerate existing keys")
+        p.add_argument(
+            "--force", action="store_true", default=default(False), help="regenerate existing keys"
+        )
+
+    from zkmb.client_stub.cli import add_stub_commands
+
+    add_stub_commands(sub)
 
     setup = sub.add_parser(
         "setup",
         help="generate the statement keys (default action), or run a verifiable setup action",
-        description="Without ACTION: the same as `generate` (single-party key generation for every statement).",
+        description="Without ACTION: the same as `generate` (single-party keys for every statement).",
     )
     key_options(setup, lambda v: v)
     setup.set_defaults(func=_cmd_setup_generate)

@@ -24,9 +24,16 @@ from .conftest import ROOT, FakeProof
 
 
 @contextlib.contextmanager
-def relay(verifier, upstream_port, **cfg):
+def relay(verifier, upstream_port, pool=False, **cfg):
+    from zkmb.middlebox.workers import VerifyPool
+
     loop = asyncio.new_event_loop()
-    mb = Middlebox(verifier, ("127.0.0.1", upstream_port), config=FlowConfig(**cfg))
+    mb = Middlebox(
+        verifier,
+        ("127.0.0.1", upstream_port),
+        config=FlowConfig(**cfg),
+        pool=VerifyPool(verifier, workers=2) if pool else None,
+    )
     ports = loop.run_until_complete(mb.start(("127.0.0.1", 0), ("127.0.0.1", 0)))
     t = threading.Thread(target=loop.run_forever, daemon=True)
     t.start()
@@ -85,8 +92,9 @@ def test_client_without_proofs_gets_nothing_through(mb_cert_pair, fake_verifier)
         assert not mb.conns
 
 
-def test_query_with_proofs_passes(mb_cert_pair, fake_verifier, fake_frames):
-    with embedded(mb_cert_pair) as r, relay(fake_verifier, r.port) as (mb, (port, pport)):
+@pytest.mark.parametrize("pool", [False, True], ids=["inline", "pool"])
+def test_query_with_proofs_passes(mb_cert_pair, fake_verifier, fake_frames, pool):
+    with embedded(mb_cert_pair) as r, relay(fake_verifier, r.port, pool=pool) as (mb, (port, pport)):
         c = _client(mb_cert_pair, port)
         c.connect()
         cap = c.capture

@@ -1,0 +1,141 @@
+"""``zkmb middlebox``: the relay, proof endpoint, publishing endpoint and metrics in one process.
+
+Hook: :func:`add_middlebox_commands` registers the command on ``zkmb``'s subparsers.  SIGINT/SIGTERM
+stop it cleanly (listeners closed, connections cut, workers stopped); SIGHUP reloads the policy file
+and rotates the root with the grace window (a file that fails to load keeps the current policy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from zkmb.errors import InvalidInput
+
+__all__ = ["add_middlebox_commands", "parse_hostport", "serve"]
+
+log = logging.getLogger("zkmb.middlebox")
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); InvalidInput otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidInput(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or SIGINT/SIGTERM); ``ready(ports)`` gets the bound ports."""
+    from zkmb.policy import load_policy
+
+    from .flow import FlowConfig, Mode
+    from .metrics import Metrics
+    from .publish import HttpServer, Publisher
+    from .relay import Middlebox
+    from .verifier import PolicyRoots, Verifier
+    from .workers import VerifyPool
+
+    policy = load_policy(args.policy)
+    roots = PolicyRoots(policy.root, grace=args.grace)
+    verifier = Verifier.from_key_dir(args.keys, roots, against=args.key_check)
+    log.info(
+        "middlebox keys=%s root=0x%064x rules=%d", ",".join(sorted(verifier.keys)), policy.root, len(policy)
+    )
+    metrics = Metrics()
+    pool = VerifyPool(verifier, workers=args.workers, max_queue=args.max_queue)
+    upstream = parse_hostport(args.upstream)
+    allow = set(args.allow or [upstream[0]])
+    if upstream[0] not in allow:
+        raise InvalidInput(f"the upstream {upstream[0]} is not in the --allow list (SPEC §1)")
+    config = FlowConfig(mode=Mode(args.mode))
+    mb = Middlebox(verifier, upstream, config=config, pool=pool, metrics=metrics)
+    publisher = Publisher(
+        args.policy,
+        args.keys,
+        on_rotate=mb.rotate_root,
+        grace=lambda: (roots.previous if roots.acceptable(mb.clock())[1:] else None, roots.grace),
+        policy=policy,
+    )
+    ports = dict(
+        zip(
+            ("listen", "proofs"),
+            await mb.start(parse_hostport(args.listen), parse_hostport(args.proof_listen)),
+            strict=True,
+        )
+    )
+    servers = []
+    if args.publish:
+        http = HttpServer(publisher, metrics)
+        ports["publish"] = await http.start(*parse_hostport(args.publish))
+        servers.append(http)
+    if args.metrics:
+        http = HttpServer(None, metrics)
+        ports["metrics"] = await http.start(*parse_hostport(args.metrics))
+        servers.append(http)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        try:
+            publisher.reload_policy()
+        except InvalidInput as e:
+            log.error("policy reload failed, keeping version %d: %s", publisher.version, e)
+
+    installed = []
+    for sig, handler in ((signal.SIGINT, stop.set), (signal.SIGTERM, stop.set), (signal.SIGHUP, reload)):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+    log.info("middlebox listening %s", " ".join(f"{k}={v}" for k, v in ports.items()))
+    if ready is not None:
+        ready(ports)
+    try:
+        await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        for s in servers:
+            await s.close()
+        await mb.close()
+        log.info("middlebox stopped")
+
+
+def _cmd_middlebox(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if not args.quiet else logging.WARNING, format="%(asctime)s %(message)s"
+    )
+    asyncio.run(serve(args))
+    return 0
+
+
+def add_middlebox_commands(sub) -> None:
+    """Register ``zkmb middlebox`` on the top-level subparsers object."""
+    p = sub.add_parser(
+        "middlebox", help="run the middlebox: DoT relay, proof endpoint, policy/key publishing"
+    )
+    p.add_argument("--listen", required=True, metavar="HOST:PORT", help="where DoT clients connect")
+    p.add_argument("--proof-listen", required=True, metavar="HOST:PORT", help="the proof channel endpoint")
+    p.add_argument("--upstream", required=True, metavar="IP:PORT", help="the DoT resolver")
+    p.add_argument(
+        "--allow", action="append", metavar="IP", help="resolver addresses allowed (default: upstream)"
+    )
+    p.add_argument("--keys", required=True, metavar="DIR", help="key directory made by `zkmb setup`")
+    p.add_argument(
+        "--key-check",
+        choices=("circuit", "manifest"),
+        default="circuit",
+        help="check key digests against the compiled circuits (default) or the manifest (faster)",
+    )
+    p.add_argument("--policy", required=True, metavar="FILE", help="policy file (`zkmb policy build`)")
+    p.add_argument("--mode", choices=("strict", "async"), default="strict")
+    p.add_argument("--publish", metavar="HOST:PORT", help="HTTP endpoint: /policy /root /keys/... /metrics")
+    p.add_argument("--metrics", metavar="HOST:PORT", help="separate HTTP endpoint for /metrics")
+    p.add_argument("--grace", type=float, default=600.0, help="seconds the previous root stays valid")
+    p.add_argument("--workers", type=int, default=None, help="verification threads (default: min(4, CPUs))")
+    p.add_argument("--max-queue", type=int, default=1024, help="verification jobs queued before dropping")
+    p.add_argument("--quiet", action="store_true", help="log warnings only")
+    p.set_defaults(func=_cmd_middlebox)
