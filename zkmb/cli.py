@@ -202,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_middlebox_commands(sub)
 
+    from zkmb.client_stub.demo import add_demo_commands
+
+    add_demo_commands(sub)
+
     add_setup_commands(sub)
     return parser
 
