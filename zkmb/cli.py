@@ -9,7 +9,7 @@ import sys
 from . import __version__
 from .errors import ZkmbError
 
-BENCH_SUITES = ("algebra", "groth16", "policy", "statements")
+BENCH_SUITES = ("algebra", "groth16", "policy", "statements", "middlebox", "e2e")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

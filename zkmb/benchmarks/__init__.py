@@ -64,6 +64,10 @@ def run_suite(name: str, quick: bool = False) -> dict[str, Any]:
         from .policy import run
     elif name == "statements":
         from .statements import run
+    elif name == "middlebox":
+        from .middlebox import run
+    elif name == "e2e":
+        from .e2e import run
     else:
         raise InvalidInput(f"unknown benchmark suite {name!r}")
     result = machine_info()
