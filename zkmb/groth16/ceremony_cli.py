@@ -1,8 +1,8 @@
 """``zkmb setup`` subcommands of the verifiable Groth16 setup (phase 2 and the client key check).
 
 Hook: :func:`add_ceremony_commands` takes the ``setup`` command's subparsers object and adds
-``verify`` and ``contribute``. (Phase-1 ``ptau new|contribute|verify`` and ``keys`` are not
-implemented yet; use ``snarkjs powersoftau`` for phase 1, whose files zkmb reads.)
+``verify``, ``contribute`` and ``ptau new|contribute|verify|prepare`` (phase 1, :mod:`.ptau`).
+(``keys``, phase 2 from a prepared ptau for the statement circuits, is not implemented yet.)
 """
 
 from __future__ import annotations
@@ -48,8 +48,31 @@ def _cmd_contribute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ptau(args: argparse.Namespace) -> int:
+    from . import ptau as P
+
+    if args.ptau_cmd == "new":
+        P.write_ptau(args.out, P.ptau_new(args.power))
+        print(f"wrote {args.out}: power {args.power}, no contributions (contribute before use)")
+    elif args.ptau_cmd == "contribute":
+        pt = P.ptau_contribute(P.read_ptau(args.ptau_in), name=args.name, entropy=args.entropy.encode())
+        P.write_ptau(args.ptau_out, pt)
+        print(f"wrote {args.ptau_out} with {len(pt.contributions)} contributions (prepare phase 2 again)")
+    elif args.ptau_cmd == "prepare":
+        P.write_ptau(args.ptau_out, P.ptau_prepare_phase2(P.read_ptau(args.ptau_in)))
+        print(f"wrote {args.ptau_out} with the Lagrange sections")
+    else:
+        rep = P.ptau_verify(args.ptau)
+        names = ", ".join(repr(n) for n in rep.names)
+        print(
+            f"ptau OK: power {rep.power}, {rep.n_contributions} contributions ({names}), "
+            f"{'prepared' if rep.prepared else 'not prepared for phase 2'}, {rep.timings['total']:.2f} s"
+        )
+    return 0
+
+
 def add_ceremony_commands(setup_sub) -> None:
-    """Register ``verify`` and ``contribute`` on the ``zkmb setup`` subparsers object."""
+    """Register ``verify``, ``contribute`` and ``ptau`` on the ``zkmb setup`` subparsers object."""
     v = setup_sub.add_parser(
         "verify",
         help="check a proving key (.zkey) against its circuit (.r1cs) and phase-1 transcript (.ptau)",
@@ -66,3 +89,20 @@ def add_ceremony_commands(setup_sub) -> None:
     c.add_argument("zkey_out")
     c.add_argument("--name", default="", help="contributor name stored in the transcript")
     c.set_defaults(func=_cmd_contribute)
+    pt = setup_sub.add_parser("ptau", help="phase 1: powers of tau in snarkjs's .ptau format")
+    ps = pt.add_subparsers(dest="ptau_cmd", required=True)
+    pn = ps.add_parser("new", help="start an accumulator (all points the generators)")
+    pn.add_argument("power", type=int)
+    pn.add_argument("out")
+    pc = ps.add_parser("contribute", help="add a contribution (OS randomness plus --entropy)")
+    pc.add_argument("ptau_in")
+    pc.add_argument("ptau_out")
+    pc.add_argument("--name", default="")
+    pc.add_argument("--entropy", default="", help="extra entropy mixed into the OS randomness")
+    pv = ps.add_parser("verify", help="check every contribution, the powers and the Lagrange sections")
+    pv.add_argument("ptau")
+    pp = ps.add_parser("prepare", help="add the Lagrange sections 12-15 (powersoftau prepare phase2)")
+    pp.add_argument("ptau_in")
+    pp.add_argument("ptau_out")
+    for sp in (pn, pc, pv, pp):
+        sp.set_defaults(func=_cmd_ptau)
