@@ -47,12 +47,20 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
     )
     metrics = Metrics()
     pool = VerifyPool(verifier, workers=args.workers, max_queue=args.max_queue)
-    upstream = parse_hostport(args.upstream)
-    allow = set(args.allow or [upstream[0]])
-    if upstream[0] not in allow:
-        raise InvalidInput(f"the upstream {upstream[0]} is not in the --allow list (SPEC §1)")
     config = FlowConfig(mode=Mode(args.mode))
-    mb = Middlebox(verifier, upstream, config=config, pool=pool, metrics=metrics)
+    bridge_queue = getattr(args, "bridge", None)
+    if bridge_queue is not None:
+        from .bridge import Bridge
+
+        mb = Bridge(verifier, config=config, pool=pool, metrics=metrics)
+    else:
+        if not args.listen or not args.upstream:
+            raise InvalidInput("relay mode needs --listen and --upstream (or use --bridge QUEUE)")
+        upstream = parse_hostport(args.upstream)
+        allow = set(args.allow or [upstream[0]])
+        if upstream[0] not in allow:
+            raise InvalidInput(f"the upstream {upstream[0]} is not in the --allow list (SPEC §1)")
+        mb = Middlebox(verifier, upstream, config=config, pool=pool, metrics=metrics)
     publisher = Publisher(
         args.policy,
         args.keys,
@@ -60,13 +68,16 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
         grace=lambda: (roots.previous if roots.acceptable(mb.clock())[1:] else None, roots.grace),
         policy=policy,
     )
-    ports = dict(
-        zip(
-            ("listen", "proofs"),
-            await mb.start(parse_hostport(args.listen), parse_hostport(args.proof_listen)),
-            strict=True,
+    if bridge_queue is not None:
+        ports = {"proofs": await mb.start_bridge(bridge_queue, parse_hostport(args.proof_listen))}
+    else:
+        ports = dict(
+            zip(
+                ("listen", "proofs"),
+                await mb.start(parse_hostport(args.listen), parse_hostport(args.proof_listen)),
+                strict=True,
+            )
         )
-    )
     servers = []
     if args.publish:
         http = HttpServer(publisher, metrics)
@@ -117,9 +128,15 @@ def add_middlebox_commands(sub) -> None:
     p = sub.add_parser(
         "middlebox", help="run the middlebox: DoT relay, proof endpoint, policy/key publishing"
     )
-    p.add_argument("--listen", required=True, metavar="HOST:PORT", help="where DoT clients connect")
+    p.add_argument("--listen", metavar="HOST:PORT", help="where DoT clients connect (relay mode)")
     p.add_argument("--proof-listen", required=True, metavar="HOST:PORT", help="the proof channel endpoint")
-    p.add_argument("--upstream", required=True, metavar="IP:PORT", help="the DoT resolver")
+    p.add_argument("--upstream", metavar="IP:PORT", help="the DoT resolver (relay mode)")
+    p.add_argument(
+        "--bridge",
+        type=int,
+        metavar="QUEUE",
+        help="bridge mode: normalise DoT packets from NFQUEUE QUEUE (scripts/bridge-setup.sh)",
+    )
     p.add_argument(
         "--allow", action="append", metavar="IP", help="resolver addresses allowed (default: upstream)"
     )

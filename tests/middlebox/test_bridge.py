@@ -1,0 +1,185 @@
+"""Bridge mode without a kernel: synthetic packets of a recorded real session through the NFQUEUE adapter."""
+
+from __future__ import annotations
+
+import pytest
+from zkmb.circuits.query import size_class
+from zkmb.middlebox.bridge import Bridge
+from zkmb.middlebox.flow import FlowConfig
+from zkmb.middlebox.tcp import ACK, FIN, PSH, RST, SYN, build_packet, parse_packet
+
+from .test_flow import COMM_K, _co, _pads, _q, _split
+
+C, S = ("10.253.0.1", 40000), ("10.253.0.2", 853)
+CISN, SISN = 0xFFFFFFF0, 0x12345678
+
+
+class Pkt:
+    def __init__(self, raw: bytes):
+        self.raw, self.verdict = raw, None
+
+    def get_payload(self) -> bytes:
+        return self.raw
+
+    def accept(self):
+        assert self.verdict is None, "two verdicts"
+        self.verdict = "accept"
+
+    def drop(self):
+        assert self.verdict is None, "two verdicts"
+        self.verdict = "drop"
+
+
+class Session:
+    """A bridge and the packets of one connection: client bytes at offset ``co``, server at ``so``."""
+
+    def __init__(self, verifier, clock, **cfg):
+        self.sent: list[bytes] = []
+        self.b = Bridge(
+            verifier, config=FlowConfig(**cfg), clock=clock, inject=lambda raw, dst: self.sent.append(raw)
+        )
+        self.co = self.so = 0
+
+    def feed(self, raw: bytes) -> Pkt:
+        p = Pkt(raw)
+        self.b.packet(p)
+        return p
+
+    def client(self, data: bytes = b"", flags=ACK | PSH, off=None) -> Pkt:
+        off = self.co if off is None else off
+        self.co = max(self.co, off + len(data))
+        return self.feed(build_packet(C, S, CISN + 1 + off, SISN + 1 + self.so, flags, data))
+
+    def server(self, data: bytes = b"", flags=ACK | PSH) -> Pkt:
+        p = self.feed(build_packet(S, C, SISN + 1 + self.so, CISN + 1 + self.co, flags, data))
+        self.so += len(data)
+        return p
+
+    def open(self):
+        assert self.feed(build_packet(C, S, CISN, 0, SYN)).verdict == "accept"
+        assert self.feed(build_packet(S, C, SISN, CISN + 1, SYN | ACK)).verdict == "accept"
+        assert self.client(b"", ACK).verdict == "accept"
+
+    @property
+    def conn(self):
+        return self.b.conns[(C, S)]
+
+    def sync(self):
+        self.b._sync((C, S), self.conn)
+
+
+def _handshake(s: Session, cap):
+    view, hs, apps = _split(cap)
+    ch_len = 5 + int.from_bytes(hs[3:5], "big")
+    first = s.client(hs[:100])  # a partial ClientHello: held until the whole message is checked
+    assert first.verdict is None
+    rest = s.client(hs[100:ch_len])
+    assert first.verdict == rest.verdict == "accept"
+    assert s.server(bytes(cap.server_bytes)).verdict == "accept"  # never held
+    fin = s.client(hs[ch_len:])
+    assert fin.verdict == "accept"
+    return view, apps
+
+
+@pytest.fixture
+def session(fake_verifier, clock):
+    return Session(fake_verifier, clock)
+
+
+def test_records_pass_only_once_verified(recorded, session):
+    s, cap = session, recorded("chacha20")
+    s.open()
+    view, apps = _handshake(s, cap)
+    p0 = s.client(apps[0])
+    p1a, p1b = s.client(apps[1][:30]), s.client(apps[1][30:])
+    assert [p.verdict for p in (p0, p1a, p1b)] == [None] * 3
+    assert s.client(apps[0], off=s.co - len(apps[1]) - len(apps[0])).verdict == "drop"  # dup, held
+    flow = s.conn.flow
+    flow.co(COMM_K, _co(view, "chacha20"))
+    pads = [_pads(flow, "chacha20", n, size_class(len(apps[n]) - 21) // 64) for n in range(2)]
+    flow.q(1, _q(apps[1], pads[1]))
+    s.sync()
+    assert [p.verdict for p in (p0, p1a, p1b)] == [None] * 3  # in order: record 1 waits for 0
+    flow.q(0, _q(apps[0], pads[0]))
+    s.sync()
+    assert [p.verdict for p in (p0, p1a, p1b)] == ["accept"] * 3
+    # an identical retransmission of released bytes passes (the resolver may have lost it)
+    assert s.client(apps[1][30:], off=s.co - len(apps[1]) + 30).verdict == "accept"
+    assert s.server(b"\x17\x03\x03\x00\x20" + b"a" * 32).verdict == "accept"
+    # FIN after every byte was released: passes, the teardown is not a block
+    assert s.client(b"", ACK | FIN).verdict == "accept"
+    assert s.server(b"", ACK | FIN).verdict == "accept"
+    assert s.client(b"", ACK, off=s.co + 1).verdict == "accept"
+    assert s.sent == [] and not s.conn.blocked
+
+
+def test_out_of_order_and_different_retransmission_block(recorded, session):
+    s, cap = session, recorded("chacha20")
+    s.open()
+    _, apps = _handshake(s, cap)
+    base = s.co
+    late = s.client(apps[0][40:], off=base + 40)  # ahead of a gap: held
+    assert late.verdict is None
+    early = s.client(apps[0][:40], off=base)
+    assert early.verdict is None  # the record is whole now, but unverified
+    forged = bytes([apps[0][45] ^ 1])
+    bad = s.client(forged, off=base + 45)  # a retransmission with different bytes
+    assert bad.verdict == "drop" and late.verdict == early.verdict == "drop"
+    assert s.conn.blocked and "differs" in s.conn.flow.closed
+    rsts = [parse_packet(r) for r in s.sent]
+    assert {(r.src, r.dst) for r in rsts} == {(S, C), (C, S)} and all(r.flags & RST for r in rsts)
+    to_server = next(r for r in rsts if r.dst == S)
+    assert to_server.seq == (CISN + 1 + base) % (1 << 32)  # exactly what the resolver expects next
+    assert s.server(b"x" * 10).verdict == "drop" and s.client(b"", ACK).verdict == "drop"
+
+
+def test_deadline_blocks_unproven_record(recorded, fake_verifier, clock):
+    s = Session(fake_verifier, clock, q_deadline=2.0)
+    s.open()
+    _, apps = _handshake(s, recorded("chacha20"))
+    p = s.client(apps[0])
+    clock.t += 30
+    s.b.tick()
+    assert p.verdict == "drop" and s.conn.blocked and len(s.sent) == 2
+
+
+@pytest.mark.parametrize(
+    "raw, why",
+    [
+        (lambda: build_packet(C, S, CISN + 1, 0, ACK | 0x20, b"urgent"), "URG"),
+        (lambda: build_packet(C, S, CISN + 1, 0, SYN, b"data"), "SYN data"),
+        (lambda: build_packet(C, S, CISN + 1, 0, ACK, b"data")[:-1] + b"\x00", "checksum"),
+    ],
+)
+def test_refused_packets_are_dropped_and_unknown_flows_too(session, raw, why):
+    s = session
+    assert s.feed(raw()).verdict == "drop"
+    assert s.client(b"x").verdict == "drop"  # no SYN seen: nothing to normalise against
+    s.open()
+    assert s.feed(raw()).verdict == "drop"
+
+
+def test_partial_overlap_dropped_not_blocked(recorded, session):
+    s = session
+    s.open()
+    hs = _split(recorded("chacha20"))[1]
+    s.client(hs[:50])
+    assert s.client(hs[40:80], off=40).verdict == "drop" and not s.conn.blocked
+    assert s.client(hs[50:80]).verdict is None
+
+
+def test_held_packets_bounded_and_port_reuse_after_clean_close(recorded, fake_verifier, clock):
+    s = Session(fake_verifier, clock)
+    s.b.max_held = 3
+    s.open()
+    _, apps = _handshake(s, recorded("chacha20"))
+    held = [s.client(apps[0][i : i + 10]) for i in range(0, 30, 10)]
+    assert [p.verdict for p in held] == [None] * 3
+    assert s.client(apps[0][30:40]).verdict == "drop" and s.conn.cs.nxt == s.co - 10  # not taken
+    s.conn.finished = True
+    assert s.feed(build_packet(C, S, 5, 0, SYN)).verdict == "accept" and s.conn.cs.isn == 5
+
+
+def test_internal_error_drops(session, monkeypatch):
+    monkeypatch.setattr(session.b, "_dispatch", lambda pkt, p: 1 / 0)
+    assert session.feed(build_packet(C, S, CISN, 0, SYN)).verdict == "drop"
