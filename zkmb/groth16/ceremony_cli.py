@@ -1,17 +1,18 @@
 """``zkmb setup`` subcommands of the verifiable Groth16 setup (phase 2 and the client key check).
 
 Hook: :func:`add_ceremony_commands` takes the ``setup`` command's subparsers object and adds
-``verify``, ``contribute`` and ``ptau new|contribute|verify|prepare`` (phase 1, :mod:`.ptau`).
-(``keys``, phase 2 from a prepared ptau for the statement circuits, is not implemented yet.)
+``verify``, ``contribute``, ``ptau new|contribute|verify|prepare`` (phase 1, :mod:`.ptau`) and ``keys``
+(phase 2 from a prepared ptau for the statement circuits, :func:`setup_keys_from_ptau`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 
-__all__ = ["add_ceremony_commands"]
+__all__ = ["add_ceremony_commands", "setup_keys_from_ptau"]
 
 
 def _default_cache() -> Path:
@@ -71,6 +72,73 @@ def _cmd_ptau(args: argparse.Namespace) -> int:
     return 0
 
 
+def setup_keys_from_ptau(
+    ptau: str | os.PathLike,
+    key_dir: str | os.PathLike,
+    names: list[str] | None = None,
+    *,
+    contributor: str = "zkmb setup keys",
+    progress=None,
+) -> list[str]:
+    """For each circuit (all of ``circuits.keys.CIRCUITS`` by default): the key ``snarkjs groth16 setup``
+    derives from the prepared ``ptau`` plus one local delta contribution (OS randomness), written as
+    ``NAME.zkey`` (snarkjs format, verifiable with ``zkmb setup verify``) and as our ``NAME.pk``/``NAME.vk``
+    (digest = the compiled circuit's, so :func:`circuits.keys.load_keys` accepts them), and the manifest
+    entry (with ``zkey_file`` added). Returns the names written. The ptau is trusted: verify it first.
+    """
+    from dataclasses import replace
+
+    from ..circuits import keys as K
+    from .convert import proving_key_from_zkey
+    from .phase2 import contribute
+    from .snarkjs import write_zkey
+    from .zkey_new import zkey_from_ptau
+
+    report = progress or (lambda name, step: None)
+    wanted = K._check_names(names)
+    d = Path(key_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    manifest = K.read_manifest(d)
+    for name in wanted:
+        report(name, "compile")
+        cs = K.CIRCUITS[name]()
+        report(name, "zkey")
+        zk = contribute(zkey_from_ptau(cs, ptau), name=contributor)
+        pk_path, vk_path = K.key_paths(d, name)
+        zkey_path = d / f"{name}.zkey"
+        manifest.pop(name, None)  # never leave an entry describing files being replaced
+        K._write_manifest(d, manifest)
+        write_zkey(zkey_path, zk)
+        pk = proving_key_from_zkey(zk)
+        vk = replace(pk.vk, digest=cs.digest())
+        pk = replace(pk, vk=vk)
+        vk.save(vk_path)
+        pk.save(pk_path)
+        entry = K._entry(name, cs, pk_path, vk_path, time.time())
+        entry["zkey_file"] = zkey_path.name
+        manifest[name] = entry
+        K._write_manifest(d, manifest)
+        report(name, "done")
+    return wanted
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from .snarkjs import read_ptau_info
+
+    if not read_ptau_info(args.ptau).prepared:
+        print(f"{args.ptau} is not prepared for phase 2 (run `zkmb setup ptau prepare`)")
+        return 1
+    names = [n for n in args.circuits.split(",") if n] if args.circuits else None
+    t0 = time.perf_counter()
+
+    def progress(name: str, step: str) -> None:
+        print(f"{name}: {step} ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    done = setup_keys_from_ptau(args.ptau, args.keys, names, progress=progress)
+    print(f"wrote {len(done)} key(s) to {args.keys} (NAME.zkey, NAME.pk, NAME.vk, manifest.json)")
+    return 0
+
+
 def add_ceremony_commands(setup_sub) -> None:
     """Register ``verify``, ``contribute`` and ``ptau`` on the ``zkmb setup`` subparsers object."""
     v = setup_sub.add_parser(
@@ -106,3 +174,13 @@ def add_ceremony_commands(setup_sub) -> None:
     pp.add_argument("ptau_out")
     for sp in (pn, pc, pv, pp):
         sp.set_defaults(func=_cmd_ptau)
+    k = setup_sub.add_parser(
+        "keys", help="phase 2 from a prepared ptau: NAME.zkey (one local contribution) + NAME.pk/.vk"
+    )
+    k.add_argument("--ptau", required=True, help="prepared powers-of-tau file (trusted: verify it first)")
+    # SUPPRESS: `zkmb setup --keys DIR keys ...` keeps the parent's value.
+    k.add_argument("--keys", default=argparse.SUPPRESS, help="key directory (default: ./keys)")
+    k.add_argument(
+        "--circuits", default=argparse.SUPPRESS, help="comma-separated circuit names (default: all)"
+    )
+    k.set_defaults(func=_cmd_keys)
