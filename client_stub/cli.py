@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 
 
 def _hostport(text: str) -> tuple[str, int]:
@@ -20,6 +21,16 @@ def _cmd_stub(args: argparse.Namespace) -> int:
     from .upstream import ProvingUpstream
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.bootstrap and (args.policy or args.keys):
+        raise SystemExit("zkmb stub: --bootstrap replaces --policy/--keys; give one or the other")
+    if args.bootstrap:
+        from .bootstrap import bootstrap
+        from .prover import circuit_names
+
+        state = args.state_dir or os.path.join(os.path.expanduser("~"), ".cache", "zkmb", "stub")
+        args.policy, args.keys = bootstrap(args.bootstrap, state, circuit_names("chacha20", args.sizes))
+    elif not (args.policy and args.keys):
+        raise SystemExit("zkmb stub: give --policy and --keys, or --bootstrap URL")
     policy = load_policy(args.policy)  # refused unless the rules hash to the stated root
     prover = Groth16Prover.from_dir(args.keys, sizes=tuple(args.sizes))
 
@@ -36,9 +47,21 @@ def _cmd_stub(args: argparse.Namespace) -> int:
         await up.start()
         lst = Listener(up, policy, host=args.listen_host, port=args.port)
         await lst.start()
+        watch = None
+        if args.bootstrap:
+            from .bootstrap import watch_rotation
+
+            def switch(new_policy) -> None:  # the next checks and proofs use the rotated root
+                lst.policy = up.policy = new_policy
+
+            watch = asyncio.ensure_future(
+                watch_rotation(args.bootstrap, state, policy.root, switch, interval=args.rotation_interval)
+            )
         try:
             await asyncio.Event().wait()
         finally:
+            if watch is not None:
+                watch.cancel()
             await lst.close()
             await up.close()
 
@@ -58,8 +81,13 @@ def add_stub_commands(sub) -> None:
     p.add_argument("--proof", required=True, help="middlebox proof endpoint HOST:PORT")
     p.add_argument("--server-name", required=True, help="the resolver's certificate name or IP")
     p.add_argument("--cafile", help="trust anchor for the resolver's certificate")
-    p.add_argument("--policy", required=True, help="published policy file (checked against its root)")
-    p.add_argument("--keys", required=True, help="key directory (zkmb setup)")
+    p.add_argument("--policy", help="published policy file (checked against its root)")
+    p.add_argument("--keys", help="key directory (zkmb setup)")
+    p.add_argument(
+        "--bootstrap", metavar="URL", help="fetch policy and keys from the middlebox's publish URL"
+    )
+    p.add_argument("--state-dir", help="where --bootstrap caches them (default ~/.cache/zkmb/stub)")
+    p.add_argument("--rotation-interval", type=float, default=30.0, help="seconds between root checks")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="Q size classes to use")
     p.add_argument("--pool", type=int, default=2, help="DoT connections kept open")
     p.set_defaults(func=_cmd_stub)

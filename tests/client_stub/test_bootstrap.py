@@ -1,0 +1,181 @@
+"""Bootstrapping the stub from a real publishing endpoint on loopback: download and verify, cache reuse,
+a tampered policy refused, a root rotation noticed."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from zkmb.circuits.keys import generate_keys, load_keys
+from zkmb.client_stub.bootstrap import (
+    BootstrapError,
+    bootstrap,
+    check_rotation,
+    fetch_root,
+    watch_rotation,
+)
+from zkmb.middlebox.publish import HttpServer, Publisher
+
+from zkmb.policy import Kind, Rule, load_policy, normalise, policy_from_rules
+from zkmb.policy.rules import name_key
+
+NAMES = ["pad_block", "q_64"]
+
+
+@pytest.fixture(scope="module")
+def keydir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("keys")
+    generate_keys(d, NAMES)
+    return d
+
+
+@pytest.fixture(autouse=True)
+def tree_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZKMB_CACHE_DIR", str(tmp_path / "tree-cache"))
+
+
+def _write_policy(path: Path, names: list[str]):
+    rules = [Rule(name_key(n), Kind.EXACT, n, "t", i + 1) for i, n in enumerate(names)]
+    pol = policy_from_rules(normalise(rules))
+    pol.write(path)
+    return pol
+
+
+class _CountingServer(HttpServer):
+    def __init__(self, publisher):
+        super().__init__(publisher)
+        self.requests: Counter[str] = Counter()
+
+    def _route(self, path):
+        self.requests[path] += 1
+        return super()._route(path)
+
+
+@pytest.fixture
+def endpoint(tmp_path, keydir):
+    """``(base_url, publisher, server)`` with the endpoint served from a background event loop."""
+    policy_path = tmp_path / "policy.zkmbp"
+    _write_policy(policy_path, ["evil.example", "ads.test"])
+    pub = Publisher(policy_path, keydir)
+    server = _CountingServer(pub)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    port = asyncio.run_coroutine_threadsafe(server.start("127.0.0.1", 0), loop).result(10)
+    try:
+        yield f"http://127.0.0.1:{port}", pub, server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_bootstrap_downloads_verifies_and_caches(endpoint, tmp_path, keydir, capsys):
+    url, pub, server = endpoint
+    state = tmp_path / "state"
+    policy_path, key_dir = bootstrap(url, state, NAMES)
+    assert load_policy(policy_path).root == pub.root
+    assert policy_path.name == f"{pub.root:064x}.zkmbp"
+    for name in NAMES:
+        for ext in ("pk", "vk"):
+            assert (key_dir / f"{name}.{ext}").read_bytes() == (keydir / f"{name}.{ext}").read_bytes()
+        assert server.requests[f"/keys/{name}.pk"] == 1
+    assert "fetching q_64.pk" in capsys.readouterr().err  # progress on the first download
+
+    assert set(load_keys(key_dir, NAMES, "verifier", against="manifest")) == set(NAMES)
+
+    before = server.requests.copy()
+    again = bootstrap(url, state, NAMES)
+    assert again == (policy_path, key_dir)
+    new = server.requests - before
+    assert not any(p.startswith("/keys/") and p != "/keys/manifest.json" for p in new), new
+    assert new["/policy"] == 0  # the cached policy for the published root is reused
+    assert "fetching" not in capsys.readouterr().err
+
+    # a corrupted cached key file (same size) is noticed and fetched again
+    vk = key_dir / "q_64.vk"
+    data = bytearray(vk.read_bytes())
+    data[40] ^= 1
+    vk.write_bytes(bytes(data))
+    before = server.requests.copy()
+    bootstrap(url, state, NAMES, progress=None)
+    assert (server.requests - before)["/keys/q_64.vk"] == 1
+    assert vk.read_bytes() == (keydir / "q_64.vk").read_bytes()
+
+
+def test_tampered_policy_is_refused(endpoint, tmp_path):
+    url, pub, _ = endpoint
+    good = pub.policy_bytes
+    # 1. bytes changed: the rules no longer hash to the root the file states
+    pub.policy_bytes = good.replace(b"evil.example", b"evil.exampla")
+    with pytest.raises(BootstrapError, match="refused the policy"):
+        bootstrap(url, tmp_path / "s1", NAMES, progress=None)
+    # 2. a self-consistent policy for other rules: its root differs from the published one
+    other = _write_policy(tmp_path / "other.zkmbp", ["only.this.test"])
+    pub.policy_bytes = (tmp_path / "other.zkmbp").read_bytes()
+    with pytest.raises(BootstrapError, match=f"publishes 0x{pub.root:064x}"):
+        bootstrap(url, tmp_path / "s2", NAMES, progress=None)
+    assert other.root != pub.root
+    for s in ("s1", "s2"):
+        assert not list((tmp_path / s / "policy").glob("*.zkmbp"))  # nothing refused was kept
+
+
+def test_root_rotation_is_noticed(endpoint, tmp_path):
+    url, pub, _ = endpoint
+    state = tmp_path / "state"
+    policy_path, _ = bootstrap(url, state, NAMES, progress=None)
+    old = load_policy(policy_path).root
+    assert check_rotation(url, old) is None
+    _write_policy(tmp_path / "policy2.zkmbp", ["evil.example", "ads.test", "new.bad.test"])
+    new_root = pub.reload_policy(tmp_path / "policy2.zkmbp")
+    assert new_root != old
+    assert check_rotation(url, old) == new_root
+    assert fetch_root(url)["version"] == 2
+    path2, _ = bootstrap(url, state, NAMES, progress=None)
+    assert load_policy(path2).root == new_root and path2 != policy_path
+
+
+def test_watch_rotation_hands_over_the_new_policy(endpoint, tmp_path):
+    url, pub, _ = endpoint
+    state = tmp_path / "state"
+    policy_path, _ = bootstrap(url, state, NAMES, progress=None)
+    old = load_policy(policy_path).root
+    _write_policy(tmp_path / "policy2.zkmbp", ["evil.example", "other.bad.test"])
+
+    async def run():
+        got = []
+        task = asyncio.ensure_future(watch_rotation(url, state, old, got.append, interval=0.05))
+        await asyncio.sleep(0.2)
+        assert got == []
+        pub.reload_policy(tmp_path / "policy2.zkmbp")
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        return got
+
+    got = asyncio.run(run())
+    assert len(got) == 1 and got[0].root == pub.root != old
+
+
+def test_bad_urls_and_unreachable_endpoint(tmp_path):
+    with pytest.raises(BootstrapError, match="http"):
+        bootstrap("file:///etc/passwd", tmp_path)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(BootstrapError):
+        check_rotation(f"http://127.0.0.1:{port}", 0, timeout=2)
+
+
+def test_unknown_key_name_refused(endpoint, tmp_path):
+    url, _, _ = endpoint
+    with pytest.raises(BootstrapError, match="q_128"):
+        bootstrap(url, tmp_path / "s", ["q_128"], progress=None)
