@@ -194,13 +194,8 @@ def make_config(host: str, *, server_name: str | None = None, **kwargs) -> TlsCl
     return TlsClientConfig(server_name=server_name or host, **kwargs)
 
 
-class AsyncDotClient:
-    """asyncio DoT client with pipelining. Use ``async with AsyncDotClient(...) as c: await c.query(q)``.
-
-    When the server asks for a KeyUpdate or a client certificate (SPEC §2), queries waiting on that
-    connection fail with :class:`KeyUpdateRequested`; with ``reconnect`` (default) the next ``query`` opens
-    a new connection first. ``closed_captures`` keeps the captures of connections given up that way.
-    """
+class _DotClientBase:
+    """What the blocking and the asyncio adapters share: the target and the sans-IO DoT connection."""
 
     def __init__(
         self,
@@ -217,6 +212,26 @@ class AsyncDotClient:
         self.timeout = timeout
         self.reconnect = reconnect
         self.closed_captures: list[CapturedSession] = []
+
+
+class AsyncDotClient(_DotClientBase):
+    """asyncio DoT client with pipelining. Use ``async with AsyncDotClient(...) as c: await c.query(q)``.
+
+    When the server asks for a KeyUpdate or a client certificate (SPEC §2), queries waiting on that
+    connection fail with :class:`KeyUpdateRequested`; with ``reconnect`` (default) the next ``query`` opens
+    a new connection first. ``closed_captures`` keeps the captures of connections given up that way.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_PORT,
+        config: TlsClientConfig | None = None,
+        padding_block: int | None = None,
+        timeout: float = 5.0,
+        reconnect: bool = True,
+    ):
+        super().__init__(host, port, config, padding_block, timeout, reconnect)
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task | None = None
         self._handshake: asyncio.Future | None = None
@@ -348,7 +363,7 @@ class AsyncDotClient:
             self._fail(TruncatedStream(f"connection error: {e}"))
 
 
-class DotClient:
+class DotClient(_DotClientBase):
     """Blocking DoT client (one socket, pipelining via ``query_many``); every wait bounded by ``timeout``.
 
     When the server asks for a KeyUpdate or a client certificate (SPEC §2), the connection is closed;
@@ -366,12 +381,7 @@ class DotClient:
         timeout: float = 5.0,
         reconnect: bool = True,
     ):
-        self.host = _check_ip(host)
-        self.port = port
-        self.conn = DotConnection(config or make_config(self.host), padding_block)
-        self.timeout = timeout
-        self.reconnect = reconnect
-        self.closed_captures: list[CapturedSession] = []
+        super().__init__(host, port, config, padding_block, timeout, reconnect)
         self._sock: socket.socket | None = None
         self._responses: dict[int, dns.message.Message] = {}
 
