@@ -9,13 +9,68 @@ import sys
 from . import __version__
 from .errors import ZkmbError
 
-BENCH_SUITES = ("algebra", "groth16", "policy", "statements", "middlebox", "e2e")
+BENCH_SUITES = ("algebra", "groth16", "policy", "statements", "middlebox", "e2e", "baseline")
+BENCH_DEFAULT_JSON = "docs/benchmarks.json"
+BENCH_DEFAULT_REPORT = "docs/benchmarks.md"
+BENCH_DEFAULT_IMG = "docs/img"
+
+
+def _cmd_bench_all(args: argparse.Namespace) -> int:
+    from .benchmarks.runner import parse_areas, run_all, write_json
+
+    doc = run_all(parse_areas(args.only), quick=args.quick, timeout=args.timeout)
+    if args.json is True:
+        json_path = BENCH_DEFAULT_JSON
+    else:
+        json_path = args.json
+    if json_path == "-":
+        print(json.dumps(doc, sort_keys=True))
+    elif json_path:
+        write_json(doc, json_path)
+        print(f"wrote {json_path}", file=sys.stderr)
+    # a quick run's noisy numbers never replace the docs unless asked for explicitly
+    report = args.report or (None if args.quick else BENCH_DEFAULT_REPORT)
+    if report and report != "-":
+        from .benchmarks.report import write_report
+
+        written = write_report(doc, report, args.img or BENCH_DEFAULT_IMG, json_path=json_path)
+        print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    failed = [a for a, r in doc["areas"].items() if "error" in r]
+    if failed:
+        print(f"zkmb bench all: failed areas: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_bench_report(args: argparse.Namespace) -> int:
+    from .benchmarks.report import write_report
+
+    if not args.path:
+        from .errors import InvalidInput
+
+        raise InvalidInput("zkmb bench report needs the JSON of a `zkmb bench all` run")
+    doc = _read_json(args.path)
+    written = write_report(
+        doc, args.report or BENCH_DEFAULT_REPORT, args.img or BENCH_DEFAULT_IMG, json_path=args.path
+    )
+    print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .benchmarks import run_suite
 
+    if args.suite == "all":
+        return _cmd_bench_all(args)
+    if args.suite == "report":
+        return _cmd_bench_report(args)
+    if args.path:
+        from .errors import InvalidInput
+
+        raise InvalidInput(f"zkmb bench {args.suite} takes no positional path")
     result = run_suite(args.suite, quick=args.quick)
+    if isinstance(args.json, str) and args.json != "-":
+        _write_json(args.json, result)
+        return 0
     if args.json:
         print(json.dumps(result, indent=None, sort_keys=True))
     else:
@@ -165,10 +220,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zkmb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    bench = sub.add_parser("bench", help="run a benchmark suite and print its results")
-    bench.add_argument("suite", choices=BENCH_SUITES, help="which suite to run")
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark suite and print its results",
+        description="Run one suite, or `all` of them (each in its own interpreter) into one JSON document "
+        "and the report docs/benchmarks.md with its figures; `report JSON` regenerates the report.",
+    )
+    bench.add_argument(
+        "suite", choices=(*BENCH_SUITES, "all", "report"), help="which suite to run, `all`, or `report`"
+    )
+    bench.add_argument("path", nargs="?", help="report: the JSON of a `zkmb bench all` run")
+    bench.add_argument(
+        "--json",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="PATH",
+        help=f"one suite: print one JSON object (or write it to PATH); all: write the document to PATH "
+        f"(default {BENCH_DEFAULT_JSON}; `-` prints it)",
+    )
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test, noisy numbers)")
+    bench.add_argument("--only", metavar="A,B", help="all: only these suites (comma-separated)")
+    bench.add_argument(
+        "--report",
+        metavar="MD",
+        help=f"all/report: write the report here (default {BENCH_DEFAULT_REPORT}; a --quick run "
+        "writes none unless given; `-` writes none)",
+    )
+    bench.add_argument(
+        "--img", metavar="DIR", help=f"all/report: figure folder (default {BENCH_DEFAULT_IMG})"
+    )
+    bench.add_argument(
+        "--timeout", type=float, default=4 * 3600, help="all: seconds allowed per suite (default 4 h)"
+    )
     bench.set_defaults(func=_cmd_bench)
 
     circ = sub.add_parser("circuits", help="list the gadget and statement circuits with constraint counts")

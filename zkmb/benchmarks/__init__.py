@@ -68,6 +68,8 @@ def run_suite(name: str, quick: bool = False) -> dict[str, Any]:
         from .middlebox import run
     elif name == "e2e":
         from .e2e import run
+    elif name == "baseline":
+        from .baseline import run
     else:
         raise InvalidInput(f"unknown benchmark suite {name!r}")
     result = machine_info()

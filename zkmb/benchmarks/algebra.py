@@ -94,4 +94,35 @@ def run(quick: bool = False) -> dict[str, Any]:
     out["pairing_speedup_vs_pyecc"] = out["pyecc_pairing_ms"] / out["pairing_ms"]
 
     out["warm_start_s"] = warm_start_s()
+    out["scaling"] = scaling(quick)
+    return out
+
+
+def scaling(quick: bool = False) -> dict[str, Any]:
+    """G1 MSM (random scalars) and forward NTT time against size, with numba on 1 and on 2 threads.
+
+    ``{"runs", "msm_g1": [{"log2", "threads", "s"}...], "ntt": [...]}``, each ``s`` a median of
+    ``runs`` after one warm-up.  NTTs up to one cache block run on one thread whatever the setting."""
+    from ..algebra import fast
+    from ..algebra.fast.msm import bench_inputs_g1
+    from ..algebra.params import R
+
+    runs = 1 if quick else 5
+    msm_sizes = range(10, 15 if quick else 19)
+    ntt_sizes = range(10, 17 if quick else 21)
+    threads = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
+    out: dict[str, Any] = {"runs": runs, "threads": threads, "msm_g1": [], "ntt": []}
+    pts, sc = bench_inputs_g1(1 << max(msm_sizes), seed=11)
+    for k in msm_sizes:
+        p, s = pts[: 1 << k], sc[: 1 << k]
+        for t in threads:
+            dt = median_time(_with_threads(t, lambda p=p, s=s: fast.msm_g1(p, s)), runs)
+            out["msm_g1"].append({"log2": k, "threads": t, "s": dt})
+    rng = random.Random(12)
+    vals = fast.fr_from_ints([rng.randrange(R) for _ in range(1 << max(ntt_sizes))])
+    for k in ntt_sizes:
+        v = vals[: 1 << k].copy()
+        for t in threads:
+            dt = median_time(_with_threads(t, lambda v=v: fast.ntt(v)), runs)
+            out["ntt"].append({"log2": k, "threads": t, "s": dt})
     return out

@@ -14,6 +14,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,4 +149,155 @@ def run(quick: bool = False) -> dict[str, Any]:
     main_name = next(reversed(out["circuits"]))
     out.update(out["circuits"][main_name])
     out["main_circuit"] = main_name
+    try:
+        out["scaling"] = scaling(quick)
+    except (ZkmbError, OSError, subprocess.SubprocessError) as e:
+        out["scaling"] = {"error": f"{type(e).__name__}: {e}"}
     return out
+
+
+# --------------------------------------------------------------------------- prover scaling
+
+SCALING_SIZES = tuple(range(12, 21))
+QUICK_SCALING_SIZES = (12, 14, 16)
+
+
+def square_chain(n: int):
+    """A circuit of exactly ``n`` multiplication constraints: ``v = x*y``, then ``v = v*v`` (n - 1 times).
+
+    Every wire after the inputs is a random-looking field element, so the prover's MSMs see full-size
+    scalars (the worst case: no 0/1 fast path)."""
+    from ..r1cs import Circuit, Public, Secret
+
+    class SquareChain(Circuit):
+        x = Public()
+        y = Secret()
+
+        def define(self, api):
+            v = api.mul(self.x, self.y)
+            for _ in range(n - 1):
+                v = api.mul(v, v)
+
+    return SquareChain
+
+
+def scaling_constraints(log2: int) -> int:
+    """Constraints of the size-``2^log2`` point: the most that fit a ``2^log2`` evaluation domain under
+    snarkjs's rule ``ceil(log2(constraints + public + 1)) <= power`` (one public input), minus 2 spare."""
+    return (1 << log2) - 4
+
+
+def cached_ptaus() -> dict[int, Path]:
+    """``{power: path}`` of the prepared powers-of-tau files in the benchmark cache."""
+    cache = Path(os.environ.get("ZKMB_BENCH_CACHE", Path.home() / ".cache" / "zkmb" / "bench"))
+    out = {}
+    for p in cache.glob("pot*.ptau"):
+        try:
+            out[int(p.stem[3:])] = p
+        except ValueError:
+            continue
+    return dict(sorted(out.items()))
+
+
+def _snarkjs_point(cs, w, log2: int, ptau: Path, runs: int) -> tuple[dict[str, Any], Any]:
+    """Build (cached) the snarkjs key of ``cs`` with ``ptau``; time snarkjs; return its numbers and our pk."""
+    from ..groth16 import snarkjs as sj
+    from ..groth16.convert import proving_key_from_zkey
+    from ..r1cs import write_r1cs, write_wtns
+
+    tools = tools_dir()
+    snarkjs = str(tools / ".bin" / "snarkjs")
+    cache = ptau.parent
+    d = cache / f"square{log2}-{cs.digest_hex()[:8]}"
+    if not (d / "DONE").exists():
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        write_r1cs(cs, d / "circuit.r1cs")
+        t0 = time.perf_counter()
+        _run(["node", snarkjs, "groth16", "setup", "circuit.r1cs", str(ptau), "key.zkey"], d, 7200)
+        setup_s = time.perf_counter() - t0
+        if not (d / "key.zkey").exists() or not (d / "key.zkey").stat().st_size:
+            raise ZkmbError(f"snarkjs groth16 setup made no key in {d}")
+        _run(["node", snarkjs, "zkey", "export", "verificationkey", "key.zkey", "vk.json"], d, 600)
+        (d / "setup_s").write_text(f"{setup_s:.3f}")
+        (d / "DONE").write_text("ok")
+    write_wtns(w, d / "circuit.wtns")
+    env = dict(os.environ, NODE_PATH=str(tools))
+    res = subprocess.run(
+        ["node", str(JS_BENCH), "key.zkey", "circuit.wtns", "vk.json", str(runs)],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=7200,
+        env=env,
+    )
+    if res.returncode != 0:
+        raise ZkmbError(f"snarkjs benchmark failed at 2^{log2}: {res.stderr[-2000:]}")
+    js = json.loads(res.stdout.strip().splitlines()[-1])
+    pk = proving_key_from_zkey(sj.read_zkey(d / "key.zkey"))
+    info = {
+        "snarkjs_prove_s": statistics.median(js["prove_ms"]) / 1e3,
+        "snarkjs_prove_runs_s": [t / 1e3 for t in js["prove_ms"]],
+        "snarkjs_setup_s": float((d / "setup_s").read_text()) if (d / "setup_s").exists() else None,
+        "ptau": ptau.name,
+    }
+    return info, pk
+
+
+def scaling(quick: bool = False, sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Prover time against constraint count on square chains of ``2^k - 4`` constraints.
+
+    Up to the largest cached prepared ptau both provers run on the same R1CS, witness and snarkjs
+    ``.zkey`` (``key: "snarkjs zkey"``, with ``ratio`` = snarkjs / zkmb from this run); above it only
+    zkmb runs, with a key from its own setup (``key: "zkmb setup"``) and ``snarkjs_skipped`` saying why."""
+    from ..groth16.prover import prove
+    from ..groth16.setup import setup
+    from ..r1cs import compile
+
+    runs = 1 if quick else 3
+    sizes = sizes or (QUICK_SCALING_SIZES if quick else SCALING_SIZES)
+    ptaus = cached_ptaus()
+    have_js = bool(shutil.which("node")) and (tools_dir() / ".bin" / "snarkjs").exists()
+    max_power = max(ptaus) if ptaus else None
+    points = []
+    for k in sizes:
+        cs = compile(square_chain(scaling_constraints(k)))
+        w = cs.solve({"x": 3, "y": 5})
+        point: dict[str, Any] = {"log2": k, "constraints": cs.n_constraints, "runs": runs}
+        fit = [p for p in ptaus if p >= k]
+        pk = None
+        if have_js and fit:
+            info, pk = _snarkjs_point(cs, w, k, ptaus[fit[0]], runs)
+            point.update(info)
+            point["key"] = "snarkjs zkey"
+        else:
+            point["snarkjs_skipped"] = (
+                "node/snarkjs not installed"
+                if not have_js
+                else f"no prepared powers of tau >= 2^{k} in the cache (largest: "
+                f"{'none' if max_power is None else f'2^{max_power}'}); snarkjs groth16 setup needs "
+                f"ceil(log2(constraints + public + 1)) <= the ptau's power, and a 2^{k} ceremony "
+                "takes hours on this machine"
+            )
+            t0 = time.perf_counter()
+            pk, _vk = setup(cs)
+            point["zkmb_setup_s"] = time.perf_counter() - t0
+            point["key"] = "zkmb setup"
+        times = []
+        prove(pk, w)  # warm-up
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            prove(pk, w)
+            times.append(time.perf_counter() - t0)
+        point["prove_s"] = statistics.median(times)
+        point["prove_runs_s"] = times
+        if "snarkjs_prove_s" in point:
+            point["ratio"] = point["snarkjs_prove_s"] / point["prove_s"]
+        points.append(point)
+        del pk
+    return {
+        "runs": runs,
+        "circuit": "square chain: v = x*y, then v = v*v; 2^k - 4 constraints, 1 public input",
+        "snarkjs_max_log2": max_power if have_js else None,
+        "points": points,
+    }

@@ -4,9 +4,11 @@
   subtree: 146,706 + 399 rules), one run;
 * ``build_4m_s`` / ``peak_mb_4m``: the same plus seeded synthetic names (random labels under common
   TLDs) up to 4,000,000 rules, built once in a child process whose peak RSS is reported
-  (skipped with ``quick``);
+  (the last point of ``sizes``; skipped with ``quick``);
 * ``load_s``: loading the 150k policy file with its cached tree (median of 5);
-* ``lookup_ms``: one witness (bisect + Merkle path) for an allowed name (median over 200 names).
+* ``lookup_ms``: one witness (bisect + Merkle path) for an allowed name (median over 200 names);
+* ``sizes``: the scaling series (10k, 100k, 1M, 4M rules; ``quick``: 10k, 100k): build time and peak
+  RSS (child process), cached load, lookup and a Q-64 proof against each policy (see size_series).
 """
 
 from __future__ import annotations
@@ -59,17 +61,120 @@ def _build(inputs: list, out: str) -> float:
     return dt
 
 
-def _child_4m(tmp: str) -> None:
-    """Run in a child process: build the 4M policy, print JSON with the time and peak RSS."""
+def _child_build(tmp: str, target: int) -> None:
+    """Run in a child process: build a policy of about ``target`` rules into ``tmp/<target>.policy`` (and
+    its tree cache); print JSON with the build time and the child's peak RSS.
+
+    Up to the shared list's size the rules are its first ``target`` names (exact); above it, the whole
+    shared list (exact + subtree) plus seeded synthetic names up to ``target``."""
     domains, subtree = shared_lists()
     with open(domains) as f:
-        base = sum(1 for line in f if line.strip())
-    extra = os.path.join(tmp, "synthetic.txt")
-    with open(extra, "w") as f:
-        f.write("\n".join(synthetic_names(TARGET_4M - base - 399)))
-    dt = _build([(domains, "plain"), (subtree, "subtree"), (extra, "plain")], os.path.join(tmp, "4m.policy"))
+        names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    if target <= len(names):
+        part = os.path.join(tmp, f"first{target}.txt")
+        with open(part, "w") as f:
+            f.write("\n".join(names[:target]) + "\n")
+        inputs = [(part, "plain")]
+    else:
+        extra = os.path.join(tmp, f"synthetic{target}.txt")
+        with open(extra, "w") as f:
+            f.write("\n".join(synthetic_names(target - len(names) - 399)))
+        inputs = [(domains, "plain"), (subtree, "subtree"), (extra, "plain")]
+    out = os.path.join(tmp, f"{target}.policy")
+    dt = _build(inputs, out)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"build_4m_s": round(dt, 2), "peak_mb_4m": round(peak)}))
+    print(json.dumps({"build_s": round(dt, 2), "peak_mb": round(peak), "path": out}))
+
+
+def _child_4m(tmp: str) -> None:
+    """The 4M point alone (kept for ``python -c``-style callers)."""
+    _child_build(tmp, TARGET_4M)
+
+
+SIZE_SERIES = (10_000, 100_000, 1_000_000, TARGET_4M)
+QUICK_SIZE_SERIES = (10_000, 100_000)
+
+
+def _q_prover():
+    """``prove_q(policy, runs) -> median seconds`` of a Q-64 proof for an allowed name (one setup)."""
+    import types
+
+    from ..circuits.keys import compile_circuit
+    from ..circuits.query_witness import query_assignment
+    from ..circuits.witness import CHACHA20
+    from ..groth16.prover import prove
+    from ..groth16.setup import setup
+    from .statements import _query_record
+
+    cs = compile_circuit("q_64")
+    pk, _vk = setup(cs)
+    rng = random.Random(5)
+    keys = types.SimpleNamespace(suite=CHACHA20, key=rng.randbytes(32), iv=rng.randbytes(12))
+    ct, pads = _query_record(keys, 1, None)
+
+    def prove_q(policy, runs: int) -> float:
+        w = cs.solve(query_assignment(pads, ct, policy).assignment)
+        prove(pk, w)  # warm-up
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            prove(pk, w)
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    return prove_q, cs.n_constraints
+
+
+def size_series(tmp: str, quick: bool) -> dict[str, Any]:
+    """Build, cached load, lookup and Q-64 proof time against the number of rules.
+
+    The Q circuit's Merkle tree has a fixed depth (22), so its proof time should not depend on the
+    policy's size; what grows is the build (hashing every key) and, slowly, the lookup (bisect)."""
+    from ..policy.policyfile import load_policy
+    from ..policy.witness import NonMembership, witness
+
+    runs = 1 if quick else 5
+    prove_q, q_constraints = _q_prover()
+    names = [f"{n}.allowed-example.org" for n in synthetic_names(200, seed=7)]
+    points = []
+    for target in QUICK_SIZE_SERIES if quick else SIZE_SERIES:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from zkmb.benchmarks.policy import _child_build; _child_build({tmp!r}, {target})",
+            ],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+        )
+        if proc.returncode:
+            raise RuntimeError(f"{target}-rule policy build failed: {proc.stderr[-2000:]}")
+        built = json.loads(proc.stdout.strip().splitlines()[-1])
+        t0 = time.perf_counter()
+        policy = load_policy(built["path"])
+        load_s = time.perf_counter() - t0
+        times = []
+        for n in names:
+            t0 = time.perf_counter()
+            w = witness(policy, n)
+            times.append(time.perf_counter() - t0)
+            if not isinstance(w, NonMembership):
+                raise RuntimeError(f"benchmark name {n} is blocked by the {target}-rule policy")
+        points.append(
+            {
+                "target_rules": target,
+                "rules": len(policy),
+                "build_s": built["build_s"],
+                "peak_mb": built["peak_mb"],
+                "load_s": load_s,
+                "lookup_ms": 1e3 * statistics.median(times),
+                "q_64_prove_s": prove_q(policy, runs),
+            }
+        )
+        del policy
+        os.unlink(built["path"])
+    return {"runs": runs, "q_64_constraints": q_constraints, "tree_depth": 22, "points": points}
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -98,18 +203,15 @@ def run(quick: bool = False) -> dict[str, Any]:
             assert isinstance(w, NonMembership)
         result["lookup_ms"] = round(1e3 * statistics.median(times), 3)
         result["rules_150k"] = len(policy)
-        if quick:
+        del policy
+        series = size_series(tmp, quick)
+        result["sizes"] = series
+        big = [p for p in series["points"] if p["target_rules"] == TARGET_4M]
+        if big:
+            result["build_4m_s"] = big[0]["build_s"]
+            result["peak_mb_4m"] = big[0]["peak_mb"]
+            result["rules_4m"] = big[0]["rules"]
+        else:
             result["build_4m_s"] = None
             result["peak_mb_4m"] = None
-        else:
-            proc = subprocess.run(
-                [sys.executable, "-c", f"from zkmb.benchmarks.policy import _child_4m; _child_4m({tmp!r})"],
-                capture_output=True,
-                text=True,
-                env=os.environ.copy(),
-            )
-            if proc.returncode:
-                raise RuntimeError(f"4M policy build failed: {proc.stderr[-2000:]}")
-            result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
-            result["rules_4m"] = TARGET_4M
     return result

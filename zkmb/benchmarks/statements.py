@@ -3,7 +3,7 @@
 Witnesses come from real TLS 1.3 sessions with the embedded resolver (one per suite): CO opens the
 captured client Finished, PAD proves block 0 of the first application record, Q proves records of
 that connection against a small policy.  The q_64 record is the one the client really sent (an
-unpadded A query); the q_192/q_448 records are EDNS-padded queries of that size class encrypted
+unpadded A query); the q_128/q_192/q_320/q_448 records are EDNS-padded queries of that size class encrypted
 with the same connection's keystream for the next record numbers (the client library pads to a
 block size, not to an exact class).  Setup runs once per circuit; prove and verify are medians.
 ``--quick`` skips the AES-128-GCM CO circuit and uses fewer repetitions.
@@ -22,7 +22,7 @@ from ..errors import ZkmbError
 from . import median_time
 
 QUICK_CIRCUITS = ("co_chacha20", "pad_block", "q_64", "q_192", "q_448")
-FULL_CIRCUITS = ("co_chacha20", "co_aes128gcm", "pad_block", "q_64", "q_192", "q_448")
+FULL_CIRCUITS = ("co_chacha20", "co_aes128gcm", "pad_block", "q_64", "q_128", "q_192", "q_320", "q_448")
 POLICY_RULES = (("evil.com", "subtree"), ("ads.example.org", "subtree"), ("tracker.net", "exact"))
 REFERENCE = {
     "zkmb_paper_co_chacha20_constraints": 1_111_000,
@@ -104,7 +104,7 @@ def _witnesses(quick: bool) -> dict[str, tuple[dict, list[int]]]:
         if qa.size != 64:
             raise ZkmbError(f"the captured query is in class {qa.size}, expected 64")
         out["q_64"] = (qa.assignment, qa.public)
-        for i, size in enumerate((192, 448)):
+        for i, size in enumerate((128, 192, 320, 448)):
             ct, pads = _query_record(keys, rec.seq + 1 + i, size)
             qa = query_assignment(pads, ct, policy, size=size)
             out[f"q_{size}"] = (qa.assignment, qa.public)
@@ -154,6 +154,38 @@ def bench_circuit(
     }
 
 
+def prove_parts(name: str, assignment: dict, runs: int) -> dict[str, float]:
+    """Milliseconds (medians) of the prover's steps for one statement, timed one by one exactly as
+    :func:`zkmb.groth16.prover.prove` runs them: ``qap_ntt`` (the H evaluations: inverse and coset NTTs),
+    ``msm_g1`` (A, B1, C and H together), ``msm_g2`` (B2); the rest of a proof is a few fixed-base
+    multiplications."""
+    import numpy as np
+
+    from ..algebra import fast
+    from ..circuits.keys import compile_circuit
+    from ..groth16.prover import h_odd_evaluations
+    from ..groth16.setup import setup
+
+    cs = compile_circuit(name)
+    pk, _vk = setup(cs)
+    w = cs.solve(assignment).values
+    priv = np.ascontiguousarray(w[pk.n_public + 1 :])
+    h = h_odd_evaluations(pk.a_rows, pk.b_rows, w, pk.domain_size)
+
+    def g1():
+        fast.msm_g1(pk.a, w)
+        fast.msm_g1(pk.b1, w)
+        fast.msm_g1(pk.c, priv)
+        fast.msm_g1(pk.h, h)
+
+    return {
+        "qap_ntt": median_time(lambda: h_odd_evaluations(pk.a_rows, pk.b_rows, w, pk.domain_size), runs)
+        * 1e3,
+        "msm_g1": median_time(g1, runs) * 1e3,
+        "msm_g2": median_time(lambda: fast.msm_g2(pk.b2, w), runs) * 1e3,
+    }
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     runs, co_runs, verify_runs = (3, 1, 5) if quick else (7, 3, 21)
     names = QUICK_CIRCUITS if quick else FULL_CIRCUITS
@@ -164,6 +196,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         r = bench_circuit(name, assignment, public, co_runs if name.startswith("co_") else runs, verify_runs)
         for k, v in r.items():
             out[f"{name}_{k}"] = v
+    out["q_64_prove_parts_ms"] = prove_parts("q_64", wit["q_64"][0], runs)
     out["verify_ms"] = out["q_64_verify_ms"]  # the per-query check on the middlebox's critical path
     out["query_critical_path_s"] = out["q_64_prove_s"] + out["q_64_verify_ms"] / 1e3
     return out
