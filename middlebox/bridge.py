@@ -19,7 +19,8 @@ relay mode.  Verdicts:
 
 The proof endpoint is the relay's (:class:`~zkmb.middlebox.relay.Middlebox`), on an address of the
 bridge host; connections are keyed by the client's 4-tuple as the client sees it (no NAT).
-Only IPv4.  Single process: ``--queue-balance`` across processes would need a shared proof endpoint.
+Only IPv4.  One queue per process; :mod:`zkmb.middlebox.multiqueue` runs one per queue of an
+``--queue-balance`` range behind one proof endpoint.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ class _BConn:
     cs: Stream
     ss: Stream | None = None
     proof_w: asyncio.StreamWriter | None = None
-    seen_decisions: int = 0
     released: int = 0  # client stream bytes the flow core released (a prefix of the stream)
     held: list = field(default_factory=list)  # (end offset, packet handle), in arrival order
     finished: bool = False  # the client's FIN went through after all its bytes: teardown passes
@@ -88,6 +88,7 @@ class Bridge(Middlebox):
             config=config,
             clock=clock,
             max_flows_per_ip=max_flows_per_ip,
+            max_flows=max_flows,
             pool=pool,
             metrics=metrics,
         )
@@ -98,12 +99,17 @@ class Bridge(Middlebox):
 
     # ------------------------------------------------------------------ I/O setup
 
-    async def start_bridge(self, queue: int, proof_listen: tuple[str, int]) -> int:
-        """Bind NFQUEUE ``queue`` and the proof endpoint; returns the proof port."""
+    async def start_bridge(self, queue: int, proof_listen: tuple[str, int] | None) -> int:
+        """Bind NFQUEUE ``queue`` and the proof endpoint; returns the proof port.  ``proof_listen``
+        None: no endpoint of its own (a child of :class:`~zkmb.middlebox.multiqueue.MultiQueueBridge`,
+        whose parent hands it the proof connections); returns 0."""
         from netfilterqueue import NetfilterQueue
 
-        s = await asyncio.start_server(self._proofs, *proof_listen)
-        self._servers = [s]
+        port = 0
+        if proof_listen is not None:
+            s = await asyncio.start_server(self._proofs, *proof_listen)
+            self._servers = [s]
+            port = s.sockets[0].getsockname()[1]
         if self.pool is not None:
             self.pool.start()
         nfq = NetfilterQueue()
@@ -113,7 +119,7 @@ class Bridge(Middlebox):
         loop = asyncio.get_running_loop()
         loop.add_reader(fd, lambda: nfq.run(block=False))
         self._reaper = asyncio.ensure_future(self._tick_loop())
-        return s.sockets[0].getsockname()[1]
+        return port
 
     async def close(self) -> None:
         if self._reaper is not None:
@@ -195,7 +201,12 @@ class Bridge(Middlebox):
             if self.pool is not None:
                 verifier = FlowVerifier(self.pool, lambda: self._wake(key))
             flow = Flow(
-                verifier, self.clock, self.config, seen_randoms=self.randoms, flow_id=str(self._counter)
+                verifier,
+                self.clock,
+                self.config,
+                seen_randoms=self.randoms,
+                flow_id=str(self._counter),
+                on_decision=self._observe,
             )
             self.conns[key] = _BConn(flow, p.src, p.dst, Stream(p.seq), last=self.clock())
             log.info("flow=%s what=syn client=%s:%d action=forward", flow.flow_id, *p.src)
@@ -275,12 +286,6 @@ class Bridge(Middlebox):
 
     def _sync(self, key, conn: _BConn) -> None:
         flow = conn.flow
-        if self.metrics is not None:
-            for d in flow.decisions[conn.seen_decisions :]:
-                self.metrics.decision(d.action, d.reason)
-                if d.held is not None:
-                    self.metrics.hold(d.held)
-        conn.seen_decisions = len(flow.decisions)
         conn.released += len(flow.take_to_server())
         flow.take_to_client()  # already passed packet by packet
         for a in flow.take_answers():
@@ -293,7 +298,7 @@ class Bridge(Middlebox):
             return
         if flow.closed and not conn.finished:
             if flow.ban:
-                self.bans[key[0][0]] = self.clock() + self.ban_seconds
+                self.ban(key[0][0])
             self._block(conn, flow.closed)
             return
         keep = []

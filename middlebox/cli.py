@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
+from dataclasses import dataclass
 
 from zkmb.errors import InvalidInput
 
@@ -26,6 +28,34 @@ def parse_hostport(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise InvalidInput(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    """What a spawned bridge child needs to build its own verifier (picklable; no keys in it)."""
+
+    keys: str
+    key_check: str
+    root: int
+    grace: float
+    mode: str
+    workers: int
+    max_queue: int
+
+
+def bridge_from_spec(spec: BridgeSpec, queue: int):
+    """In a bridge child: load the verifying keys, then a Bridge with its own pool and metrics."""
+    from .bridge import Bridge
+    from .flow import FlowConfig, Mode
+    from .metrics import Metrics
+    from .verifier import PolicyRoots, Verifier
+    from .workers import VerifyPool
+
+    verifier = Verifier.from_key_dir(
+        spec.keys, PolicyRoots(spec.root, grace=spec.grace), against=spec.key_check
+    )
+    pool = VerifyPool(verifier, workers=spec.workers, max_queue=spec.max_queue)
+    return Bridge(verifier, config=FlowConfig(mode=Mode(spec.mode)), pool=pool, metrics=Metrics())
 
 
 async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | None = None) -> None:
@@ -49,10 +79,26 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
     pool = VerifyPool(verifier, workers=args.workers, max_queue=args.max_queue)
     config = FlowConfig(mode=Mode(args.mode))
     bridge_queue = getattr(args, "bridge", None)
+    queues: list[int] = []
     if bridge_queue is not None:
         from .bridge import Bridge
+        from .multiqueue import MultiQueueBridge, parse_queues
 
-        mb = Bridge(verifier, config=config, pool=pool, metrics=metrics)
+        queues = parse_queues(bridge_queue)
+        if len(queues) == 1:
+            mb = Bridge(verifier, config=config, pool=pool, metrics=metrics)
+        else:
+            spec = BridgeSpec(
+                keys=str(args.keys),
+                key_check=args.key_check,
+                root=policy.root,
+                grace=args.grace,
+                mode=args.mode,
+                workers=args.workers,
+                max_queue=args.max_queue,
+            )
+            factory = functools.partial(bridge_from_spec, spec)  # called in each spawned child
+            mb = MultiQueueBridge(factory, queues, roots=roots)
     else:
         if not args.listen or not args.upstream:
             raise InvalidInput("relay mode needs --listen and --upstream (or use --bridge QUEUE)")
@@ -68,8 +114,10 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
         grace=lambda: (roots.previous if roots.acceptable(mb.clock())[1:] else None, roots.grace),
         policy=policy,
     )
-    if bridge_queue is not None:
-        ports = {"proofs": await mb.start_bridge(bridge_queue, parse_hostport(args.proof_listen))}
+    if len(queues) > 1:
+        ports = {"proofs": await mb.start(parse_hostport(args.proof_listen))}
+    elif queues:
+        ports = {"proofs": await mb.start_bridge(queues[0], parse_hostport(args.proof_listen))}
     else:
         ports = dict(
             zip(
@@ -133,9 +181,9 @@ def add_middlebox_commands(sub) -> None:
     p.add_argument("--upstream", metavar="IP:PORT", help="the DoT resolver (relay mode)")
     p.add_argument(
         "--bridge",
-        type=int,
-        metavar="QUEUE",
-        help="bridge mode: normalise DoT packets from NFQUEUE QUEUE (scripts/bridge-setup.sh)",
+        metavar="QUEUE[:LAST]",
+        help="bridge mode: normalise DoT packets from NFQUEUE QUEUE, or from each queue of QUEUE:LAST "
+        "(iptables --queue-balance QUEUE:LAST; one verifier process per queue) (scripts/bridge-setup.sh)",
     )
     p.add_argument(
         "--allow", action="append", metavar="IP", help="resolver addresses allowed (default: upstream)"

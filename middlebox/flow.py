@@ -96,6 +96,10 @@ class FlowConfig:
     """At most this many application records held or unverified at once."""
     max_handshake_bytes: int = 1 << 16
     """Bytes kept per direction for the handshake transcript."""
+    max_pending_pad: int = 64 * PAD_BLOCKS
+    """PAD proofs waiting for their verdict at once (more are answered REJECTED)."""
+    keep_decisions: int = 256
+    """:attr:`Flow.decisions` keeps (at least) the last this many decisions, never more than twice that."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,7 @@ class Flow:
         *,
         seen_randoms: RandomSet | None = None,
         flow_id: str = "-",
+        on_decision: Callable[[Decision], None] | None = None,
     ):
         self.verifier = verifier
         self.clock = clock
@@ -205,6 +210,11 @@ class Flow:
         self._to_client = bytearray()
         self._answers: list[Answer] = []
         self.decisions: list[Decision] = []
+        """The latest decisions (a bounded window, for logs and tests): between ``keep_decisions`` and
+        twice that once that many were made; :attr:`decision_count` counts them all."""
+        self.decision_count = 0
+        self.on_decision = on_decision
+        """Called with every decision as it is made (the adapters count metrics with it)."""
 
     # ------------------------------------------------------------------ outputs
 
@@ -247,6 +257,12 @@ class Flow:
 
     def _decide(self, d: Decision) -> None:
         self.decisions.append(d)
+        self.decision_count += 1
+        keep = max(1, self.config.keep_decisions)
+        if len(self.decisions) > 2 * keep:
+            del self.decisions[:-keep]  # amortised O(1) per decision
+        if self.on_decision is not None:
+            self.on_decision(d)
         log.info(
             "flow=%s what=%s n=%s len=%s action=%s reason=%s",
             self.flow_id,
@@ -276,6 +292,14 @@ class Flow:
         self.closed = reason
         self.ban = ban
         self._state = _State.CLOSED
+        # proofs still waiting get their answer now: the client must not wait for nothing
+        why = f"connection closed: {reason}"
+        if self._pending_co is not None:
+            self._answer(Answer("co", False, why))
+        for n, j in sorted(self._pending_pad):
+            self._answer(Answer("pad", False, why, n, j))
+        for n in sorted(self._pending_q):
+            self._answer(Answer("q", False, why, n))
         self._records.clear()
         self._pads.clear()
         self._pending_q.clear()
@@ -543,8 +567,11 @@ class Flow:
             return
         ok = self.verifier.verify(pad_name(self.view.suite.name), public, proof)
         if ok is None:
-            if len(self._pending_pad) < self.config.pad_window * PAD_BLOCKS:
-                self._pending_pad[(n, j)] = (comm_pad, proof)
+            if (n, j) not in self._pending_pad and len(self._pending_pad) >= self.config.max_pending_pad:
+                # bounded: refused with an answer (the client may resend once some verdicts are in)
+                self._answer(Answer("pad", False, "too many PAD proofs pending", n, j))
+                return
+            self._pending_pad[(n, j)] = (comm_pad, proof)
             return
         self._pending_pad.pop((n, j), None)
         if not ok:

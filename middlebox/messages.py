@@ -1,7 +1,9 @@
-"""The proof channel's message codec (docs/protocol.md, "Proof channel"), version 1.
+"""The proof channel's message codec (docs/protocol.md, "Proof channel"), version 2.
 
 Frame: ``version (1) || type (1) || body length (u16, big-endian) || body``; bodies are fixed-size
-except REJECTED.  :func:`from_wire` checks every field and bound (:class:`MessageRejected`, an
+except REJECTED.  Version 2 added RATE_LIMITED (type 7, decoded as :class:`RateLimited`, a
+:class:`Rejected` with reason ``rate_limited`` and a ``retry_after_ms`` hint).
+:func:`from_wire` checks every field and bound (:class:`MessageRejected`, an
 :class:`~zkmb.errors.InvalidInput`); proof points are validated by :meth:`Proof.from_bytes`
 (on the curve, in the subgroup, canonical).
 """
@@ -25,17 +27,22 @@ __all__ = [
     "MessageRejected",
     "PadMsg",
     "QMsg",
+    "RateLimited",
     "Rejected",
     "from_wire",
+    "peek_ref",
     "split_frame",
     "to_wire",
 ]
 
-VERSION = 1
+VERSION = 2
 HEADER_LEN = 4
 MAX_BODY = 512
 MAX_REASON = 200
-T_ANNOUNCE, T_CO, T_PAD, T_Q, T_ACCEPTED, T_REJECTED = 1, 2, 3, 4, 5, 6
+MAX_RETRY_MS = (1 << 32) - 1
+RATE_LIMITED = "rate_limited"
+"""The reason of every :class:`RateLimited` answer (a fixed code clients can match)."""
+T_ANNOUNCE, T_CO, T_PAD, T_Q, T_ACCEPTED, T_REJECTED, T_RATE_LIMITED = 1, 2, 3, 4, 5, 6, 7
 _KIND_CODES = {"co": T_CO, "pad": T_PAD, "q": T_Q, "announce": T_ANNOUNCE}
 _CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
 
@@ -88,6 +95,18 @@ class Rejected:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class RateLimited(Rejected):
+    """The referenced message was not processed: its client IP is over the proof rate limit.
+
+    A :class:`Rejected` (so a client treats it as a failure of that message) whose ``reason`` is
+    always :data:`RATE_LIMITED`; ``retry_after_ms`` is when the limiter will take a message again.
+    """
+
+    reason: str = RATE_LIMITED
+    retry_after_ms: int = 0
+
+
 Message = Announce | CoMsg | PadMsg | QMsg | Accepted | Rejected
 
 
@@ -133,6 +152,11 @@ def to_wire(msg: Message) -> bytes:
         typ, body = T_Q, _u64(msg.n) + msg.proof.to_bytes()
     elif isinstance(msg, Accepted):
         typ, body = T_ACCEPTED, _ref(msg.kind, msg.n, msg.j)
+    elif isinstance(msg, RateLimited):
+        retry = msg.retry_after_ms
+        if not isinstance(retry, int) or isinstance(retry, bool) or not 0 <= retry <= MAX_RETRY_MS:
+            raise MessageRejected("retry_after_ms out of range")
+        typ, body = T_RATE_LIMITED, _ref(msg.kind, msg.n, msg.j) + retry.to_bytes(4, "big")
     elif isinstance(msg, Rejected):
         reason = msg.reason.encode("ascii", "replace")[:MAX_REASON]
         typ, body = T_REJECTED, _ref(msg.kind, msg.n, msg.j) + bytes([len(reason)]) + reason
@@ -151,7 +175,7 @@ def split_frame(buf: bytes | bytearray) -> tuple[int, int] | None:
         return None
     if buf[0] != VERSION:
         raise MessageRejected(f"protocol version {buf[0]}, this middlebox speaks {VERSION}")
-    if not T_ANNOUNCE <= buf[1] <= T_REJECTED:
+    if not T_ANNOUNCE <= buf[1] <= T_RATE_LIMITED:
         raise MessageRejected(f"unknown message type {buf[1]}")
     n = int.from_bytes(buf[2:4], "big")
     if n > MAX_BODY:
@@ -159,6 +183,20 @@ def split_frame(buf: bytes | bytearray) -> tuple[int, int] | None:
     if len(buf) < HEADER_LEN + n:
         return None
     return buf[1], HEADER_LEN + n
+
+
+def peek_ref(frame: bytes | bytearray) -> tuple[str, int, int]:
+    """The answer reference ``(kind, n, j)`` of a request frame without decoding or checking it (no
+    proof is parsed: cheap enough for frames that will not be processed, e.g. rate-limited ones).
+
+    ``n``/``j`` are read where PAD and Q carry them (0 when the body is too short); answers and
+    unknown types give ``("announce", 0, 0)``.
+    """
+    kind = _CODE_KINDS.get(frame[1], "announce") if len(frame) >= 2 else "announce"
+    body = bytes(frame[HEADER_LEN:])
+    n = int.from_bytes(body[:8], "big") if kind in ("pad", "q") and len(body) >= 8 else 0
+    j = body[8] if kind == "pad" and len(body) >= 9 else 0
+    return kind, n, j
 
 
 class _Body:
@@ -224,6 +262,9 @@ def from_wire(frame: bytes) -> Message:
         msg = QMsg(b.u(8), b.proof())
     elif typ == T_ACCEPTED:
         msg = Accepted(*b.ref())
+    elif typ == T_RATE_LIMITED:
+        kind, n, j = b.ref()
+        msg = RateLimited(kind, n, j, RATE_LIMITED, b.u(4))
     else:
         kind, n, j = b.ref()
         raw = b.take(b.u(1))

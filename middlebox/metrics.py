@@ -1,9 +1,9 @@
 """Prometheus text-format metrics of the middlebox (exposition format 0.0.4), no dependency.
 
 Counters: proofs verified / failed per circuit, decisions by action and reason, dropped verification
-jobs; a histogram of how long a record was held (arrival to release); gauges for active flows and the
-verification queue.  Label values are escaped; reasons are the flow core's fixed strings, so the label
-set stays small.
+jobs, proof messages answered RATE_LIMITED (by kind); a histogram of how long a record was held
+(arrival to release); gauges for active flows and the verification queue.  Label values are
+escaped; reasons are the flow core's fixed strings, so the label set stays small.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Metrics:
         self.proofs: dict[tuple[str, str], int] = defaultdict(int)
         self.decisions: dict[tuple[str, str], int] = defaultdict(int)
         self.dropped: dict[str, int] = defaultdict(int)
+        self.rate_limited: dict[str, int] = defaultdict(int)
         self.verify_seconds = 0.0
         self.hold_counts = [0] * (len(HOLD_BUCKETS) + 1)
         self.hold_sum = 0.0
@@ -44,6 +45,10 @@ class Metrics:
 
     def drop(self, reason: str) -> None:
         self.dropped[reason] += 1
+
+    def rate_limit(self, kind: str) -> None:
+        """One proof-channel message answered RATE_LIMITED (``kind``: announce/co/pad/q)."""
+        self.rate_limited[kind] += 1
 
     def decision(self, action: str, reason: str) -> None:
         self.decisions[(action, reason or "-")] += 1
@@ -72,6 +77,12 @@ class Metrics:
         ]
         for reason, v in sorted(self.dropped.items()):
             out.append(f"zkmb_verify_dropped_total{_labels(reason=reason)} {v}")
+        out += [
+            "# HELP zkmb_proof_rate_limited_total Proof-channel messages answered RATE_LIMITED, by kind.",
+            "# TYPE zkmb_proof_rate_limited_total counter",
+        ]
+        for kind, v in sorted(self.rate_limited.items()):
+            out.append(f"zkmb_proof_rate_limited_total{_labels(kind=kind)} {v}")
         out += [
             "# HELP zkmb_decisions_total Decisions on client bytes, by action and reason.",
             "# TYPE zkmb_decisions_total counter",

@@ -13,22 +13,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zkmb.errors import InvalidInput
 
-from .flow import Flow, FlowConfig, RandomSet
+from .flow import Decision, Flow, FlowConfig, RandomSet
 from .messages import (
+    MAX_RETRY_MS,
+    RATE_LIMITED,
     Accepted,
     Announce,
     CoMsg,
     MessageRejected,
     PadMsg,
     QMsg,
+    RateLimited,
     Rejected,
     from_wire,
+    peek_ref,
     split_frame,
     to_wire,
 )
@@ -50,6 +55,11 @@ class RateLimiter:
         self._b: dict[str, tuple[float, float]] = {}
 
     def allow(self, key: str) -> bool:
+        """Take one token for ``key``; False when none is left."""
+        return self.take(key) == 0.0
+
+    def take(self, key: str) -> float:
+        """Take one token for ``key``: 0.0 if one was there, else the seconds until one will be."""
         now = self.clock()
         tokens, last = self._b.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
@@ -57,9 +67,9 @@ class RateLimiter:
             self._b.clear()  # crude but bounded
         if tokens < 1:
             self._b[key] = (tokens, now)
-            return False
+            return (1 - tokens) / self.rate if self.rate > 0 else float("inf")
         self._b[key] = (tokens - 1, now)
-        return True
+        return 0.0
 
 
 @dataclass
@@ -69,7 +79,6 @@ class _Conn:
     upstream_w: asyncio.StreamWriter | None = None
     proof_w: asyncio.StreamWriter | None = None
     tasks: list = field(default_factory=list)
-    seen_decisions: int = 0
 
 
 class Middlebox:
@@ -87,9 +96,16 @@ class Middlebox:
         proof_rate: float = 200.0,
         pool: VerifyPool | None = None,
         metrics: Metrics | None = None,
+        max_flows: int = 4096,
+        max_bans: int = 1 << 16,
+        max_proof_conns: int = 4096,
     ):
         self.verifier, self.upstream, self.config, self.clock = verifier, upstream, config, clock
         self.max_flows_per_ip, self.ban_seconds = max_flows_per_ip, ban_seconds
+        self.max_flows, self.max_bans = max_flows, max_bans
+        self.max_proof_conns = max_proof_conns
+        self.max_proof_conns_per_ip = 2 * max_flows_per_ip
+        self._proof_ips: dict[str, int] = {}
         self.conns: dict[tuple, _Conn] = {}
         self.bans: dict[str, float] = {}
         self.randoms = RandomSet()
@@ -142,6 +158,7 @@ class Middlebox:
         ip = peer[0]
         if (
             self.bans.get(ip, 0) > self.clock()
+            or len(self.conns) >= self.max_flows
             or sum(k[0][0] == ip for k in self.conns) >= self.max_flows_per_ip
         ):
             log.info("flow=- what=accept client=%s action=block reason=banned_or_too_many_flows", ip)
@@ -152,7 +169,14 @@ class Middlebox:
         verifier = self.verifier
         if self.pool is not None:
             verifier = FlowVerifier(self.pool, lambda: self._wake(key))
-        flow = Flow(verifier, self.clock, self.config, seen_randoms=self.randoms, flow_id=str(self._counter))
+        flow = Flow(
+            verifier,
+            self.clock,
+            self.config,
+            seen_randoms=self.randoms,
+            flow_id=str(self._counter),
+            on_decision=self._observe,
+        )
         conn = _Conn(flow, writer)
         self.conns[key] = conn
         try:
@@ -197,15 +221,16 @@ class Middlebox:
             conn.flow.retry()
             self._sync(key, conn)
 
+    def _observe(self, d: Decision) -> None:
+        """Every decision of every flow, as it is made: counted in the metrics."""
+        if self.metrics is not None:
+            self.metrics.decision(d.action, d.reason)
+            if d.held is not None:
+                self.metrics.hold(d.held)
+
     def _sync(self, key, conn: _Conn) -> None:
         """Move what the flow produced; cut both sides once it is closed."""
         flow = conn.flow
-        if self.metrics is not None:
-            for d in flow.decisions[conn.seen_decisions :]:
-                self.metrics.decision(d.action, d.reason)
-                if d.held is not None:
-                    self.metrics.hold(d.held)
-        conn.seen_decisions = len(flow.decisions)
         out = flow.take_to_server()
         if out and conn.upstream_w is not None:
             conn.upstream_w.write(out)
@@ -223,8 +248,22 @@ class Middlebox:
         if self.conns.get(key) is conn:
             del self.conns[key]
             if conn.flow.ban:
-                self.bans[key[0][0]] = self.clock() + self.ban_seconds
+                self.ban(key[0][0])
         self._shutdown(conn)
+
+    def ban(self, ip: str) -> None:
+        """Refuse new flows from ``ip`` for ``ban_seconds``.  The table is bounded (``max_bans``):
+        expired bans are purged first; if it is still full, the ban that ends soonest is given up
+        (logged) -- bans deter, the connection that broke the rules is cut regardless."""
+        now = self.clock()
+        if ip not in self.bans and len(self.bans) >= self.max_bans:
+            for k in [k for k, until in self.bans.items() if until <= now]:
+                del self.bans[k]
+            if len(self.bans) >= self.max_bans:
+                victim = min(self.bans, key=self.bans.__getitem__)
+                del self.bans[victim]
+                log.warning("ban table full (%d): the ban of %s ends early", self.max_bans, victim)
+        self.bans[ip] = now + self.ban_seconds
 
     def _shutdown(self, conn: _Conn) -> None:
         conn.flow.close("middlebox shut down")
@@ -236,28 +275,32 @@ class Middlebox:
 
     # ------------------------------------------------------------------ proof endpoint
 
-    async def _proofs(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _proofs(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, initial: bytes = b""
+    ) -> None:
         ip = writer.get_extra_info("peername")[0]
+        if (
+            len(self._proof_tasks) >= self.max_proof_conns
+            or self._proof_ips.get(ip, 0) >= self.max_proof_conns_per_ip
+        ):
+            log.info("proof client=%s result=disconnected reason=too_many_proof_connections", ip)
+            writer.close()
+            return
         task = asyncio.current_task()
         self._proof_tasks.add(task)
+        self._proof_ips[ip] = self._proof_ips.get(ip, 0) + 1
         buf = bytearray()
         bound: tuple | None = None
         try:
+            if initial:
+                buf += initial
+                bound = self._proof_frames(ip, buf, writer, bound)
             while True:
                 data = await reader.read(_READ)
                 if not data:
                     break
                 buf += data
-                while True:
-                    head = split_frame(buf)  # raises on an unframeable stream: drop this proof connection
-                    if head is None:
-                        break
-                    frame = bytes(buf[: head[1]])
-                    del buf[: head[1]]
-                    if not self.limiter.allow(ip):
-                        log.info("proof client=%s result=dropped reason=rate_limited", ip)
-                        continue
-                    bound = self._proof_message(ip, frame, writer, bound)
+                bound = self._proof_frames(ip, buf, writer, bound)
                 await writer.drain()
         except MessageRejected as e:
             log.info("proof client=%s result=disconnected reason=%s", ip, str(e).replace(" ", "_"))
@@ -265,7 +308,36 @@ class Middlebox:
             pass
         finally:
             self._proof_tasks.discard(task)
+            left = self._proof_ips.pop(ip, 1) - 1
+            if left > 0:
+                self._proof_ips[ip] = left
             writer.close()
+
+    def _proof_frames(self, ip: str, buf: bytearray, writer, bound):
+        """Handle every whole frame at the start of ``buf`` (consumed); returns the binding."""
+        while True:
+            head = split_frame(buf)  # raises on an unframeable stream: drop this proof connection
+            if head is None:
+                return bound
+            frame = bytes(buf[: head[1]])
+            del buf[: head[1]]
+            wait = self.limiter.take(ip)
+            if wait > 0:
+                self._rate_limited(ip, frame, writer, wait)
+                continue
+            bound = self._proof_message(ip, frame, writer, bound)
+
+    def _rate_limited(self, ip: str, frame: bytes, writer, wait: float) -> None:
+        """Answer a frame over the rate limit with RATE_LIMITED (not decoded, not processed)."""
+        kind, n, j = peek_ref(frame)
+        retry_ms = MAX_RETRY_MS if wait * 1000 >= MAX_RETRY_MS else math.ceil(wait * 1000)
+        log.info(
+            "proof client=%s proof=%s n=%d j=%d result=rate_limited retry_after_ms=%d",
+            *(ip, kind, n, j, retry_ms),
+        )
+        if self.metrics is not None:
+            self.metrics.rate_limit(kind)
+        writer.write(to_wire(RateLimited(kind, n, j, RATE_LIMITED, retry_ms)))
 
     def _proof_message(self, ip: str, frame: bytes, writer, bound):
         try:
@@ -288,7 +360,10 @@ class Middlebox:
         if conn is None or conn.proof_w is not writer:
             kind = {CoMsg: "co", PadMsg: "pad", QMsg: "q"}.get(type(msg))
             if kind is not None:
-                writer.write(to_wire(Rejected(kind, reason="announce the connection first")))
+                # bound but gone: the flow was cut (deadline, violation, EOF); late proofs learn it
+                why = "connection closed" if bound is not None else "announce the connection first"
+                n, j = getattr(msg, "n", 0), getattr(msg, "j", 0)
+                writer.write(to_wire(Rejected(kind, n, j, why)))
             return bound
         if isinstance(msg, CoMsg):
             conn.flow.co(msg.comm_k, msg.proof)

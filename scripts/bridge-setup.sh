@@ -4,9 +4,16 @@
 # In zkmb-bridge, bridged IPv4 TCP to/from port 853 goes to NFQUEUE $QUEUE (no --queue-bypass: while no
 # `zkmb middlebox --bridge $QUEUE` listens, DoT is dropped -- fail closed); IP fragments and IPv6 DoT are
 # dropped; everything else is bridged untouched.  These addresses exist only inside the namespaces.
-# Usage: sudo scripts/bridge-setup.sh [QUEUE]        (undo: scripts/bridge-teardown.sh)
+# QUEUE is one queue number N (`zkmb middlebox --bridge N`) or a range N:M, installed as
+# `--queue-balance N:M` (`zkmb middlebox --bridge N:M`: one verifier process per queue; the kernel keeps
+# every packet of a connection, both directions, on one queue).
+# Usage: sudo scripts/bridge-setup.sh [QUEUE|FIRST:LAST]        (undo: scripts/bridge-teardown.sh)
 set -eu
 QUEUE="${1:-0}"
+case "$QUEUE" in
+  *:*) TARGET="--queue-balance $QUEUE" ;;
+  *) TARGET="--queue-num $QUEUE" ;;
+esac
 IPT="${IPTABLES:-iptables}"
 IP6T="${IP6TABLES:-ip6tables}"
 C=zkmb-client B=zkmb-bridge R=zkmb-resolver
@@ -30,10 +37,12 @@ ip -n $R link set zr0 up
 ip netns exec $B sysctl -qw net.bridge.bridge-nf-call-iptables=1
 ip netns exec $B sysctl -qw net.bridge.bridge-nf-call-ip6tables=1
 ip netns exec $B "$IPT" -A FORWARD -f -j DROP
-ip netns exec $B "$IPT" -A FORWARD -p tcp --dport 853 -j NFQUEUE --queue-num "$QUEUE"
-ip netns exec $B "$IPT" -A FORWARD -p tcp --sport 853 -j NFQUEUE --queue-num "$QUEUE"
+# shellcheck disable=SC2086 # TARGET is two words on purpose
+ip netns exec $B "$IPT" -A FORWARD -p tcp --dport 853 -j NFQUEUE $TARGET
+# shellcheck disable=SC2086
+ip netns exec $B "$IPT" -A FORWARD -p tcp --sport 853 -j NFQUEUE $TARGET
 if command -v "$IP6T" >/dev/null 2>&1; then
   ip netns exec $B "$IP6T" -A FORWARD -p tcp --dport 853 -j DROP
   ip netns exec $B "$IP6T" -A FORWARD -p tcp --sport 853 -j DROP
 fi
-echo "bridge ready: client 10.253.0.1, resolver 10.253.0.2, middlebox 10.253.0.254, queue $QUEUE"
+echo "bridge ready: client 10.253.0.1, resolver 10.253.0.2, middlebox 10.253.0.254, queue(s) $QUEUE"

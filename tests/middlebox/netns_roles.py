@@ -7,6 +7,8 @@ Stand-in proofs (``FakeProof``) cross the proof channel pickled, as in test_rela
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import logging
 import pickle
 import socket
@@ -70,10 +72,214 @@ def bridge(queue: str, q_deadline: str) -> None:
     asyncio.run(main())
 
 
-def _dot(cafile: str):
-    from zkmb.tls import DotClient, TlsClientConfig
+def stand_in_bridge(q_deadline: float, queue: int):
+    """In a spawned bridge child: a Bridge with stand-in proofs (the codec patched in this process)."""
+    from zkmb.middlebox.bridge import Bridge
+    from zkmb.middlebox.flow import FlowConfig
+    from zkmb.middlebox.verifier import PolicyRoots, Verifier
 
-    return DotClient(RESOLVER, 853, TlsClientConfig(RESOLVER, cafile=cafile), timeout=4)
+    from .conftest import NAMES, ROOT, fake_check
+
+    _patch_codec()
+    v = Verifier({n: n for n in NAMES}, PolicyRoots(ROOT), check=fake_check)
+    return Bridge(v, config=FlowConfig(q_deadline=q_deadline))
+
+
+def real_bridge(key_dir: str, queue: int):
+    """In a bridge child (or the single-queue process): REAL verification with ``key_dir``'s keys."""
+    from zkmb.circuits.keys import load_keys
+    from zkmb.middlebox.bridge import Bridge
+    from zkmb.middlebox.flow import FlowConfig
+    from zkmb.middlebox.verifier import PolicyRoots, Verifier, protocol_name
+    from zkmb.middlebox.workers import VerifyPool
+
+    # only the three circuits the client proves (the shared demo key directory may hold others)
+    loaded = load_keys(key_dir, ["co_chacha20", "pad_block", "q_64"], "verifier", against="manifest")
+    keys = {protocol_name(name): vk for name, vk in loaded.items()}
+    verifier = Verifier(keys, PolicyRoots(_small_policy().root))
+    config = FlowConfig(co_deadline=150.0, q_deadline=60.0)
+    return Bridge(verifier, config=config, pool=VerifyPool(verifier, workers=1))
+
+
+def bridge_multi(queues: str, q_deadline: str) -> None:
+    """MultiQueueBridge over ``queues`` (``N:M``), one stand-in-proof Bridge per queue."""
+    from zkmb.middlebox.multiqueue import MultiQueueBridge, parse_queues
+
+    _patch_codec()
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+
+    # spawned children rebuild the bridge from a picklable factory (module-level, importable name)
+    factory = functools.partial(importlib.import_module(__spec__.name).stand_in_bridge, float(q_deadline))
+
+    async def main():
+        mq = MultiQueueBridge(factory, parse_queues(queues))
+        await mq.start((MB, PROOF_PORT))
+        await asyncio.sleep(1.0)  # the children bind their queues
+        print("READY", flush=True)
+        await asyncio.sleep(120)
+
+    asyncio.run(main())
+
+
+def _bind_source(src: str) -> None:
+    """Every TCP connection of this process from ``src`` (a second client address)."""
+    orig = socket.create_connection
+
+    def create_connection(address, timeout=None, source_address=None, **kw):
+        return orig(address, timeout, source_address or (src, 0), **kw)
+
+    socket.create_connection = create_connection
+
+
+def client_proofs_from(cafile: str, src: str) -> None:
+    _bind_source(src)
+    client_proofs(cafile)
+
+
+def _small_policy():
+    """The policy both sides of the real-proof test build (same rules, same root)."""
+    from zkmb.policy import policy_from_rules
+    from zkmb.policy.normalise import normalise
+    from zkmb.policy.rules import Kind, Rule, name_key
+
+    return policy_from_rules(normalise([Rule(name_key("evil.test"), Kind.SUBTREE, "evil.test", "t", 1)]))
+
+
+def unbound(cert: str, key: str, workdir: str) -> None:
+    """unbound on RESOLVER:853 (DoT only, local data), plus the TCP echo on ECHO_PORT."""
+    import shutil
+    import subprocess
+
+    conf = f"{workdir}/unbound.conf"
+    with open(conf, "w") as f:
+        f.write(
+            f"""server:
+    interface: {RESOLVER}@853
+    tls-port: 853
+    tls-service-key: "{key}"
+    tls-service-pem: "{cert}"
+    tls-ciphersuites: "TLS_CHACHA20_POLY1305_SHA256"
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{workdir}"
+    pidfile: "{workdir}/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    do-ip6: no
+    do-udp: no
+    tcp-idle-timeout: 120000
+    access-control: 10.253.0.0/24 allow
+    do-not-query-localhost: yes
+    local-zone: "." refuse
+    local-zone: "example.test." static
+    local-data: "www.example.test. 300 IN A 192.0.2.1"
+remote-control:
+    control-enable: no
+"""
+        )
+    proc = subprocess.Popen([shutil.which("unbound"), "-d", "-c", conf])
+
+    async def echo(r, w):
+        w.write(await r.read(1024))
+        await w.drain()
+        w.close()
+
+    async def main():
+        await asyncio.start_server(echo, RESOLVER, ECHO_PORT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                socket.create_connection((RESOLVER, 853), timeout=0.2).close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        print("READY", flush=True)
+        await asyncio.sleep(170)
+
+    try:
+        asyncio.run(main())
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def bridge_real(queues: str, key_dir: str) -> None:
+    """Bridge(s) with REAL verification (keys from ``key_dir``, worker pool), proof endpoint MB:PROOF_PORT."""
+    from zkmb.middlebox.multiqueue import MultiQueueBridge, parse_queues
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+    factory = functools.partial(importlib.import_module(__spec__.name).real_bridge, key_dir)
+
+    async def main():
+        qs = parse_queues(queues)
+        if len(qs) == 1:
+            b = factory(qs[0])
+            await b.start_bridge(qs[0], (MB, PROOF_PORT))
+        else:
+            await MultiQueueBridge(factory, qs).start((MB, PROOF_PORT))
+            await asyncio.sleep(1.0)
+        print("READY", flush=True)
+        await asyncio.sleep(170)
+
+    asyncio.run(main())
+
+
+def client_real(cafile: str, key_dir: str) -> None:
+    """A DoT query through the bridge with REAL Groth16 CO / PAD / Q proofs (the stub's prover)."""
+    import dns.message
+    from zkmb.client_stub.prover import Groth16Prover
+    from zkmb.middlebox.messages import Accepted, Announce, CoMsg, PadMsg, QMsg
+
+    from .test_relay import _Fake
+
+    policy = _small_policy()
+    prover = Groth16Prover.from_dir(key_dir, sizes=(64,))
+    c = _dot(cafile, timeout=150)
+    c.connect()
+    cap = c.capture
+    p = _Fake.__new__(_Fake)
+    p.sock, p.buf = socket.create_connection((MB, PROOF_PORT), timeout=150), b""
+    p.send(Announce(tuple(c._sock.getsockname()[:2]), (RESOLVER, 853), cap.client_random))
+    assert isinstance(p.recv(), Accepted)
+    deadline = time.time() + 5
+    while cap.client_finished_record is None and time.time() < deadline:
+        time.sleep(0.01)
+    t0 = time.time()
+    keys, co_proof = prover.co(cap)
+    p.send(CoMsg(keys.comm_k, co_proof))
+    ans = p.recv()
+    assert isinstance(ans, Accepted), ans
+    pa, pad_proof = prover.pad(keys, 0, 0)
+    p.send(PadMsg(0, 0, pa.comm_pad, pad_proof))
+    ans = p.recv()
+    assert isinstance(ans, Accepted), ans
+    print(f"CO+PAD accepted after {time.time() - t0:.1f} s", flush=True)
+    out = {}
+    t = threading.Thread(
+        target=lambda: out.setdefault("r", c.query(dns.message.make_query("www.example.test", "A")))
+    )
+    t.start()
+    deadline = time.time() + 10
+    while not cap.client_app_records and time.time() < deadline:
+        time.sleep(0.01)
+    raw = cap.client_app_records[0].raw
+    inner = len(raw) - 21
+    p.send(QMsg(0, prover.q([pa.pad], [pa.blinder], raw[5 : 5 + inner], policy, 64)))
+    ans = p.recv()
+    assert isinstance(ans, Accepted), ans
+    t.join(60)
+    print("ANSWER", out["r"].answer[0].to_text(), flush=True)
+    c.close()
+
+
+def _dot(cafile: str, timeout: float = 4):
+    from zkmb.tls import DotClient, TlsClientConfig
+    from zkmb.tls.records import SUITES_BY_NAME
+
+    suites = (SUITES_BY_NAME["chacha20"],)
+    return DotClient(RESOLVER, 853, TlsClientConfig(RESOLVER, cafile=cafile, suites=suites), timeout=timeout)
 
 
 def client_noproof(cafile: str) -> None:

@@ -183,3 +183,14 @@ def test_held_packets_bounded_and_port_reuse_after_clean_close(recorded, fake_ve
 def test_internal_error_drops(session, monkeypatch):
     monkeypatch.setattr(session.b, "_dispatch", lambda pkt, p: 1 / 0)
     assert session.feed(build_packet(C, S, CISN, 0, SYN)).verdict == "drop"
+
+
+def test_parse_queues():
+    from zkmb.middlebox.multiqueue import parse_queues
+
+    from zkmb.errors import InvalidInput
+
+    assert parse_queues("7") == [7] and parse_queues(3) == [3] and parse_queues("0:1") == [0, 1]
+    for bad in ("1:0", "x", "0:65536", "-1", "0:64", ""):
+        with pytest.raises(InvalidInput):
+            parse_queues(bad)

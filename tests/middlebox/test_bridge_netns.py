@@ -39,12 +39,14 @@ def _sh(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _role(ns: str, log: Path, *args: str) -> subprocess.Popen:
-    """Start a role in namespace ``ns`` (its output to ``log``) and wait until it prints READY."""
-    cmd = ["ip", "netns", "exec", ns, "timeout", "90", sys.executable, "-m", "tests.middlebox.netns_roles"]
+def _role(ns: str, log: Path, *args: str, limit: int = 90, ready_s: float = 30) -> subprocess.Popen:
+    """Start a role in namespace ``ns`` (its output to ``log``, killed after ``limit`` s) and wait up to
+    ``ready_s`` until it prints READY."""
+    cmd = ["ip", "netns", "exec", ns, "timeout", str(limit), sys.executable]
+    cmd += ["-m", "tests.middlebox.netns_roles"]
     with open(log, "w") as f:
         p = subprocess.Popen([*cmd, *args], cwd=REPO, stdout=f, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 30
+    deadline = time.time() + ready_s
     while time.time() < deadline and p.poll() is None:
         if "READY" in log.read_text():
             return p

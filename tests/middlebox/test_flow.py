@@ -233,3 +233,70 @@ def test_unverified_bound(recorded, fake_verifier, clock):
     assert not flow.closed
     flow.client_data(apps[2])
     assert flow.closed and "too many" in flow.closed
+
+
+def test_long_lived_flow_state_is_bounded(recorded, clock):
+    """100k records on one connection: decisions, pads, pending proofs and memory stay bounded."""
+    import gc
+    import os
+
+    from zkmb.middlebox.verifier import PolicyRoots, Verifier
+
+    from .conftest import NAMES
+
+    everything = Verifier({n: n for n in NAMES}, PolicyRoots(ROOT), check=lambda vk, pub, proof: True)
+    cap = recorded("chacha20")
+    view, hs, apps = _split(cap)
+    rec = apps[0]
+    k = size_class(len(rec) - 21) // 64
+    seen = []
+    flow = Flow(everything, clock, FlowConfig(keep_decisions=64), on_decision=seen.append)
+    flow.server_data(bytes(cap.server_bytes))
+    flow.client_data(hs)
+    flow.co(COMM_K, "co")
+    assert flow.take_to_server() == hs and flow.comm_k == COMM_K
+    before = flow.decision_count
+    total = 100_000
+
+    def run(lo, hi):
+        for n in range(lo, hi):
+            for j in range(k):
+                flow.pad(n, j, 5, "pad")
+            flow.client_data(rec)
+            flow.q(n, "q")
+            flow.take_answers()
+            assert len(flow.take_to_server()) == len(rec)
+            seen.clear()
+
+    def rss() -> int:
+        gc.collect()
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    run(0, 10_000)
+    mid = rss()
+    run(10_000, total)
+    end = rss()
+    assert not flow.closed and flow.next_record == total
+    assert flow.decision_count == before + 2 * total and 64 <= len(flow.decisions) <= 128
+    assert not flow._pads and not flow._pending_q and not flow._pending_pad and not flow._records
+    # 90k more records: no growth beyond allocator noise (keeping every Decision would be ~30 MB)
+    assert end - mid < 4 << 20, (mid, end)
+
+
+def test_pending_pad_proofs_bounded_with_an_answer(recorded, clock):
+    """Queued PAD verifications are bounded per flow; one over the bound is REJECTED, not lost."""
+    from zkmb.middlebox.verifier import PolicyRoots, Verifier
+
+    class Queued(Verifier):
+        def verify(self, circuit, public, proof):
+            return None  # every verification is still queued
+
+    flow, view, apps = _open(recorded, Queued({}, PolicyRoots(ROOT)), clock, max_pending_pad=3)
+    flow.comm_k = COMM_K
+    for n in range(4):
+        flow.pad(n, 0, 5, "pad")
+    answers = flow.take_answers()
+    assert [(a.n, a.accepted, a.reason) for a in answers] == [(3, False, "too many PAD proofs pending")]
+    flow.close("test")
+    assert [(a.kind, a.n, a.accepted) for a in flow.take_answers()] == [("pad", n, False) for n in range(3)]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import pytest
 from zkmb.middlebox.messages import (
     MAX_BODY,
+    VERSION,
     Accepted,
     Announce,
     CoMsg,
     MessageRejected,
     PadMsg,
     QMsg,
+    RateLimited,
     Rejected,
     from_wire,
+    peek_ref,
     split_frame,
     to_wire,
 )
@@ -30,6 +33,8 @@ MESSAGES = [
     QMsg(3, PROOF),
     Accepted("q", 3, 0),
     Rejected("pad", 5, 2, "proof does not verify"),
+    RateLimited("q", 2**64 - 1, 0, retry_after_ms=2**32 - 1),
+    RateLimited("announce"),
 ]
 
 
@@ -62,11 +67,11 @@ def test_bad_fields():
     with pytest.raises(MessageRejected):
         from_wire(bytes(co))
     with pytest.raises(MessageRejected):
-        split_frame(b"\x02\x02\x00\x00")  # another version
+        split_frame(b"\x01\x02\x00\x00")  # another version (1: before RATE_LIMITED)
     with pytest.raises(MessageRejected):
-        split_frame(b"\x01\x09\x00\x00")  # unknown type
+        split_frame(bytes([VERSION, 8, 0, 0]))  # unknown type
     with pytest.raises(MessageRejected):
-        split_frame(b"\x01\x02" + (MAX_BODY + 1).to_bytes(2, "big"))
+        split_frame(bytes([VERSION, 2]) + (MAX_BODY + 1).to_bytes(2, "big"))
     ann = bytearray(to_wire(MESSAGES[0]))
     ann[4] = 5  # address family
     with pytest.raises(MessageRejected):
@@ -79,3 +84,15 @@ def test_bad_fields():
         to_wire(Announce(("127.0.0.1", 1), ("127.0.0.1", 2), b"short"))
     with pytest.raises(MessageRejected):
         to_wire(CoMsg(R, PROOF))
+
+
+def test_rate_limited_fields_and_peek_ref():
+    assert VERSION == 2
+    with pytest.raises(MessageRejected):
+        to_wire(RateLimited("q", 1, 0, retry_after_ms=2**32))
+    rl = from_wire(to_wire(RateLimited("pad", 3, 4, retry_after_ms=7)))
+    assert isinstance(rl, Rejected) and rl.reason == "rate_limited" and rl.retry_after_ms == 7
+    for msg in MESSAGES[:5]:
+        kind = {"Announce": "announce", "CoMsg": "co", "PadMsg": "pad", "QMsg": "q"}[type(msg).__name__]
+        assert peek_ref(to_wire(msg)) == (kind, getattr(msg, "n", 0), getattr(msg, "j", 0))
+    assert peek_ref(b"\x02\x04\x00") == ("q", 0, 0)  # truncated: no crash

@@ -131,3 +131,88 @@ def test_query_with_proofs_passes(mb_cert_pair, fake_verifier, fake_frames, pool
         t.join(5)
         assert out["r"].answer and out["r"].answer[0].to_text().endswith("192.0.2.1")
         c.close()
+
+
+def test_rate_limited_proofs_are_answered_and_counted():
+    """Over the per-IP proof rate: RATE_LIMITED (a Rejected, reason rate_limited) with a retry hint."""
+    from zkmb.middlebox.messages import RATE_LIMITED, RateLimited, Rejected
+    from zkmb.middlebox.metrics import Metrics
+    from zkmb.middlebox.verifier import PolicyRoots, Verifier
+
+    from zkmb.algebra.params import G1_GEN, G2_GEN
+    from zkmb.groth16.proof import Proof
+
+    now = [100.0]
+    metrics = Metrics()
+    verifier = Verifier({}, PolicyRoots(ROOT), check=lambda vk, pub, proof: False)
+    proof = Proof.from_canonical(G1_GEN, G2_GEN, G1_GEN)
+
+    async def body():
+        mb = Middlebox(
+            verifier, ("127.0.0.1", 9), clock=lambda: now[0], proof_rate=0.5, metrics=metrics
+        )  # burst 1: one message, then one every 2 s
+        _, pport = await mb.start(("127.0.0.1", 0), ("127.0.0.1", 0))
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", pport)
+            w.write(to_wire(Announce(("127.0.0.1", 1), ("127.0.0.1", 853), bytes(32))))
+            w.write(to_wire(QMsg(5, proof)))
+            w.write(to_wire(PadMsg(6, 3, 1, proof)))
+            out, buf = [], b""
+            while len(out) < 3:
+                buf += await asyncio.wait_for(r.read(4096), 5)
+                while (head := split_frame(buf)) is not None:
+                    out.append(from_wire(buf[: head[1]]))
+                    buf = buf[head[1] :]
+            now[0] += 2.0  # one token again
+            w.write(to_wire(QMsg(7, proof)))
+            while (head := split_frame(buf)) is None:
+                buf += await asyncio.wait_for(r.read(4096), 5)
+            out.append(from_wire(buf[: head[1]]))
+            w.close()
+            return out
+        finally:
+            await mb.close()
+
+    ann, q, pad, later = asyncio.run(body())
+    assert type(ann) is Rejected and ann.reason == "no such connection"
+    assert q == RateLimited("q", 5, 0, RATE_LIMITED, 2000) and isinstance(q, Rejected)
+    assert pad == RateLimited("pad", 6, 3, RATE_LIMITED, 2000)  # a refused message costs no token
+    assert type(later) is Rejected and (later.kind, later.n) == ("q", 7)  # processed: not bound
+    text = metrics.render()
+    assert 'zkmb_proof_rate_limited_total{kind="pad"} 1' in text
+    assert 'zkmb_proof_rate_limited_total{kind="q"} 1' in text
+
+
+def test_stub_proof_loop_treats_rate_limited_as_rejection():
+    """The client stub's answer loop (unchanged) resolves the waiting answer with the RateLimited."""
+    from zkmb.client_stub.upstream import ProvedConnection
+    from zkmb.middlebox.messages import RateLimited, Rejected
+
+    async def body():
+        conn = ProvedConnection.__new__(ProvedConnection)
+        conn.ident, conn._answers = 1, {}
+        fut = asyncio.get_running_loop().create_future()
+        conn._answers[("q", 4, 0)] = fut
+        reader = asyncio.StreamReader()
+        reader.feed_data(to_wire(RateLimited("q", 4, 0, retry_after_ms=250)))
+        task = asyncio.ensure_future(conn._proof_loop(reader))
+        msg = await asyncio.wait_for(fut, 5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return msg
+
+    msg = asyncio.run(body())
+    assert isinstance(msg, Rejected) and msg.reason == "rate_limited" and msg.retry_after_ms == 250
+
+
+def test_ban_table_bounded(fake_verifier):
+    now = [0.0]
+    mb = Middlebox(fake_verifier, ("127.0.0.1", 9), clock=lambda: now[0], ban_seconds=10, max_bans=3)
+    for i in range(3):
+        now[0] += 1
+        mb.ban(f"10.0.0.{i}")
+    mb.ban("10.0.0.9")  # full, none expired: the ban ending soonest (10.0.0.0) goes
+    assert set(mb.bans) == {"10.0.0.1", "10.0.0.2", "10.0.0.9"}
+    now[0] += 100  # all expired: purged before the next one goes in
+    mb.ban("10.0.0.7")
+    assert set(mb.bans) == {"10.0.0.7"}

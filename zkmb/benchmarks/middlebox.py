@@ -165,18 +165,25 @@ async def _hold(rec: Recorded, verifier, flows: int, rate: float, seed: int = 1)
             f.retry()
             f.take_to_server()
             f.take_answers()
-            for d in f.decisions[fv.seen :]:
+            for d in fv.new:
                 if d.action == "forward" and d.what == "record" and d.held is not None:
                     t0, t1 = fv.compute.get(q_keys[d.n], (0.0, 0.0))
                     now = time.monotonic()
                     out["hold"].append(d.held)
                     out["added"].append(d.held - (t1 - t0))
                     out["after"].append(now - t1)
-            fv.seen = len(f.decisions)
+            fv.new.clear()
 
         fv = TimedFlowVerifier(pool, wake)
-        fv.compute, fv.seen = {}, 0
-        f = Flow(fv, time.monotonic, FlowConfig(), seen_randoms=RandomSet(), flow_id=str(i))
+        fv.compute, fv.new = {}, []
+        f = Flow(
+            fv,
+            time.monotonic,
+            FlowConfig(),
+            seen_randoms=RandomSet(),
+            flow_id=str(i),
+            on_decision=fv.new.append,
+        )
         fs.append(f)
         fvs.append(fv)
         f.server_data(bytes(rec.cap.server_bytes))
@@ -198,7 +205,7 @@ async def _hold(rec: Recorded, verifier, flows: int, rate: float, seed: int = 1)
         await until(lambda: all(len(f._pads) == n_rec for f in fs), "PAD verification")
         for f, fv in zip(fs, fvs, strict=True):
             f.take_answers()
-            fv.seen = len(f.decisions)
+            fv.new.clear()
         pool.sizes.clear()
         rng = random.Random(seed)
         t = start = time.monotonic()
