@@ -6,7 +6,13 @@ contains the verifying key) and ``NAME.vk`` (verifying key) in the format of
 
     {"format": 1, "zkmb": "<version>", "circuits": {NAME: {"digest": hex, "constraints": int,
      "public": int, "wires": int, "pk_file": "NAME.pk", "pk_bytes": int, "vk_file": "NAME.vk",
-     "vk_bytes": int, "created": "YYYY-MM-DDTHH:MM:SSZ"}}}
+     "vk_bytes": int, "created": "YYYY-MM-DDTHH:MM:SSZ", "srs_sha256": hex}},
+     "srs": {"file": "srs.bin", "sha256": hex, "bytes": int, "g1_powers": int, "max_domain": int}}
+
+``srs.bin`` (:mod:`zkmb.groth16.srs`) holds the powers of the one tau that every key of a
+:func:`generate_keys` run shares; ``srs_sha256`` records which SRS each key was made with (an entry
+whose value differs from the top-level ``srs.sha256`` is stale).  :func:`verify_key_dir` checks every
+key against it (docs/setup.md, "Keys checked against an SRS").
 
 :func:`load_keys` refuses a key whose digest differs from the circuit this code compiles (default) or,
 with ``against="manifest"``, from the manifest entry.  The manifest lives next to the keys, so checking
@@ -37,6 +43,8 @@ __all__ = [
     "SetupResult",
     "compile_circuit",
     "generate_keys",
+    "read_manifest_srs",
+    "verify_key_dir",
     "key_file_header",
     "key_paths",
     "load_keys",
@@ -45,6 +53,7 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
+SRS_NAME = "srs.bin"
 
 
 def _co(suite: str) -> Callable[[], ConstraintSystem]:
@@ -90,7 +99,8 @@ class KeyMismatch(InvalidInput):
 
 @dataclass(frozen=True)
 class SetupResult:
-    """What :func:`generate_keys` did for one circuit: ``"created"`` or ``"skipped"`` (keys were current)."""
+    """What :func:`generate_keys` did for one circuit: ``"created"``, ``"skipped"`` (keys were current) or
+    ``"stale"`` (a key of the directory that was not requested and was made with a replaced SRS)."""
 
     name: str
     status: str
@@ -159,12 +169,43 @@ def read_manifest(key_dir: str | os.PathLike) -> dict[str, dict]:
     return circuits
 
 
-def _write_manifest(key_dir: Path, circuits: dict[str, dict]) -> None:
+def read_manifest_srs(key_dir: str | os.PathLike) -> dict | None:
+    """The manifest's top-level ``srs`` record (None when absent); InvalidInput if malformed."""
+    path = Path(key_dir) / MANIFEST_NAME
+    read_manifest(key_dir)  # validates the file
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    srs = data.get("srs")
+    if srs is None:
+        return None
+    if (
+        not isinstance(srs, dict)
+        or not isinstance(srs.get("file"), str)
+        or not isinstance(srs.get("sha256"), str)
+    ):
+        raise InvalidInput(f"{path}: malformed srs record")
+    return srs
+
+
+_KEEP = object()
+
+
+def _write_manifest(key_dir: Path, circuits: dict[str, dict], srs: dict | None | object = _KEEP) -> None:
+    """Write the manifest; ``srs`` replaces the top-level SRS record (default: keep the current one)."""
     from zkmb import __version__
 
     path = key_dir / MANIFEST_NAME
     tmp = key_dir / f"{MANIFEST_NAME}.tmp"
+    if srs is _KEEP:
+        try:
+            srs = read_manifest_srs(key_dir)
+        except InvalidInput:
+            srs = None
     body = {"format": MANIFEST_FORMAT, "zkmb": __version__, "circuits": dict(sorted(circuits.items()))}
+    if srs is not None:
+        body["srs"] = srs
     tmp.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)
 
@@ -183,10 +224,15 @@ def _entry(name: str, cs: ConstraintSystem, pk_path: Path, vk_path: Path, create
     }
 
 
-def _current(cs: ConstraintSystem, pk_path: Path, vk_path: Path, entry: dict | None) -> bool:
-    """Both files exist with the right kinds and digest (and, if recorded, the recorded sizes)."""
+def _current(
+    cs: ConstraintSystem, pk_path: Path, vk_path: Path, entry: dict | None, srs_sha256: str | None
+) -> bool:
+    """Both files exist with the right kinds and digest (and, if recorded, the recorded sizes), and the
+    entry records the directory's current SRS (``srs_sha256``, None when there is no valid srs.bin)."""
     from zkmb.groth16.keys import KIND_PK, KIND_VK
 
+    if srs_sha256 is None or entry is None or entry.get("srs_sha256") != srs_sha256:
+        return False
     digest = cs.digest()
     for path, kind in ((pk_path, KIND_PK), (vk_path, KIND_VK)):
         try:
@@ -203,7 +249,37 @@ def _current(cs: ConstraintSystem, pk_path: Path, vk_path: Path, entry: dict | N
 
 
 Progress = Callable[[str, str, float], None]
-"""``progress(circuit, step, elapsed_seconds)``; step is compile, setup, write, done or skipped."""
+"""``progress(circuit, step, elapsed_seconds)``; step is compile, setup, write, done or skipped (and
+``progress("srs.bin", "setup" | "done", t)`` around the SRS)."""
+
+
+def _srs_record(path: Path, n_g1: int, max_domain: int) -> dict:
+    from zkmb.groth16.srs import srs_digest
+
+    return {
+        "file": path.name,
+        "sha256": srs_digest(path),
+        "bytes": path.stat().st_size,
+        "g1_powers": n_g1,
+        "max_domain": max_domain,
+    }
+
+
+def _current_srs(key_dir: Path) -> str | None:
+    """The SHA-256 of the directory's srs.bin if the manifest records exactly that file, else None."""
+    from zkmb.groth16.srs import srs_digest
+
+    try:
+        rec = read_manifest_srs(key_dir)
+    except InvalidInput:
+        return None
+    if rec is None or rec.get("file") != SRS_NAME:
+        return None
+    path = key_dir / SRS_NAME
+    if not path.exists() or path.stat().st_size != rec.get("bytes"):
+        return None
+    sha = srs_digest(path)
+    return sha if sha == rec.get("sha256") else None
 
 
 def generate_keys(
@@ -213,44 +289,95 @@ def generate_keys(
     force: bool = False,
     progress: Progress | None = None,
 ) -> list[SetupResult]:
-    """Write ``NAME.pk``/``NAME.vk`` for each circuit (all of :data:`CIRCUITS` by default) and the manifest.
+    """Write ``NAME.pk``/``NAME.vk`` for each circuit (all of :data:`CIRCUITS` by default), ``srs.bin`` and
+    the manifest.
 
-    A circuit whose two files already exist for the compiled digest is skipped unless ``force``.  The
-    manifest is rewritten after every circuit, so an interrupted run keeps what it finished.
+    A circuit is current when its two files exist for the compiled digest and its manifest entry
+    records the directory's current ``srs.bin``.  If every requested circuit is current (and not
+    ``force``) nothing is written (all "skipped").  Otherwise one fresh tau is drawn for the run (held
+    in memory only), ``srs.bin`` is rewritten with its powers for the largest requested domain, and
+    every requested circuit is regenerated with that tau and fresh alpha, beta, gamma, delta.  Keys of
+    the directory that were not requested and were made with another SRS are reported as "stale"
+    (results after the requested ones): :func:`verify_key_dir` rejects them until they are regenerated.
+    The manifest is rewritten after every circuit, so an interrupted run keeps what it finished.
     """
-    from zkmb.groth16.setup import setup
+    from zkmb.groth16.r1cs_to_qap import domain_size_for
+    from zkmb.groth16.setup import Trapdoor, random_tau, setup
+    from zkmb.groth16.srs import srs_generate, srs_size_for_domain, write_srs
 
     wanted = _check_names(names)
     d = Path(key_dir)
     d.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(d)
     report = progress or (lambda name, step, elapsed: None)
-    results = []
+    cur_srs = _current_srs(d)
+    t_start: dict[str, float] = {}
+    domains: dict[str, int] = {}
+    skip = not force
     for name in wanted:
-        t0 = time.perf_counter()
+        t_start[name] = time.perf_counter()
         report(name, "compile", 0.0)
         cs = CIRCUITS[name]()
+        domains[name] = domain_size_for(cs.n_constraints, cs.n_public)
         pk_path, vk_path = key_paths(d, name)
-        if not force and _current(cs, pk_path, vk_path, manifest.get(name)):
-            if manifest.get(name, {}).get("digest") != cs.digest().hex():
-                manifest[name] = _entry(name, cs, pk_path, vk_path, pk_path.stat().st_mtime)
+        skip = skip and _current(cs, pk_path, vk_path, manifest.get(name), cur_srs)
+    if skip:
+        results = []
+        for name in wanted:
+            cs = CIRCUITS[name]()
+            pk_path, vk_path = key_paths(d, name)
+            if manifest[name].get("digest") != cs.digest().hex():
+                manifest[name] = {
+                    **_entry(name, cs, pk_path, vk_path, pk_path.stat().st_mtime),
+                    "srs_sha256": cur_srs,
+                }
                 _write_manifest(d, manifest)
-            report(name, "skipped", time.perf_counter() - t0)
+            report(name, "skipped", time.perf_counter() - t_start[name])
             results.append(SetupResult(name, "skipped", manifest[name]))
-            continue
-        report(name, "setup", time.perf_counter() - t0)
-        pk, vk = setup(cs)
-        report(name, "write", time.perf_counter() - t0)
+        return results
+
+    # One tau for the whole run: the SRS first (so a crash never leaves keys without their SRS).
+    n_max = max(domains.values())
+    tau = random_tau()
+    while pow(tau, 2 * n_max, _R()) == 1:  # then also not a 2n-th root for the smaller domains
+        tau = random_tau()
+    t0 = time.perf_counter()
+    report(SRS_NAME, "setup", 0.0)
+    for name in wanted:
         manifest.pop(name, None)  # never leave an entry describing files being replaced
-        _write_manifest(d, manifest)
+    srs_path = d / SRS_NAME
+    srs = srs_generate(srs_size_for_domain(n_max), tau)
+    write_srs(srs_path, srs)
+    srs_rec = _srs_record(srs_path, srs.n_g1, srs.max_domain)
+    del srs
+    _write_manifest(d, manifest, srs_rec)
+    report(SRS_NAME, "done", time.perf_counter() - t0)
+    results = []
+    for name in wanted:
+        t0 = t_start[name]
+        cs = CIRCUITS[name]()
+        pk_path, vk_path = key_paths(d, name)
+        report(name, "setup", time.perf_counter() - t0)
+        pk, vk = setup(cs, trapdoor=Trapdoor.random(tau))
+        report(name, "write", time.perf_counter() - t0)
         vk.save(vk_path)
         pk.save(pk_path)
         del pk, vk
-        manifest[name] = _entry(name, cs, pk_path, vk_path, time.time())
-        _write_manifest(d, manifest)
+        manifest[name] = {**_entry(name, cs, pk_path, vk_path, time.time()), "srs_sha256": srs_rec["sha256"]}
+        _write_manifest(d, manifest, srs_rec)
         report(name, "done", time.perf_counter() - t0)
         results.append(SetupResult(name, "created", manifest[name]))
+    del tau
+    for name, entry in sorted(manifest.items()):
+        if name not in wanted and entry.get("srs_sha256") != srs_rec["sha256"]:
+            results.append(SetupResult(name, "stale", entry))
     return results
+
+
+def _R() -> int:
+    from zkmb.algebra.params import R
+
+    return R
 
 
 def load_keys(
@@ -306,4 +433,72 @@ def load_keys(
             raise
         except InvalidInput as e:
             raise KeyMismatch(f"{name}: refused {path}: {e}") from e
+    return out
+
+
+def verify_key_dir(
+    key_dir: str | os.PathLike,
+    names: Iterable[str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    progress: Callable[[str, str, float], None] | None = None,
+) -> dict:
+    """Check each circuit's proving key in ``key_dir`` against the directory's ``srs.bin``.
+
+    For every name (default: all of :data:`CIRCUITS`) the circuit is compiled here, ``NAME.pk`` is
+    loaded (format, checksum, digest of the compiled circuit) and
+    :func:`zkmb.groth16.keycheck.verify_key_srs` checks that every key element is what the circuit's
+    QAP implies for the SRS's tau; ``srs.bin`` itself is read, validated and checked to be powers of
+    one tau (:func:`zkmb.groth16.srs.verify_srs`) once.  Positive verdicts are cached under
+    ``cache_dir`` (None: no cache).  Returns ``{name: KeyCheckReport}``; raises
+    :class:`~zkmb.groth16.keycheck.KeyCheckFailed` (a key is not well formed) or :class:`KeyMismatch`
+    (missing, unreadable, stale or mixed-up files), naming the circuit.
+    ``progress(name, step, elapsed)`` gets steps ``check`` and ``ok`` (or ``cached``).
+    """
+    from zkmb.groth16.keycheck import KeyCheckFailed, _cached_key_check, _SrsSource
+    from zkmb.groth16.srs import SrsCheckFailed
+
+    wanted = _check_names(names)
+    d = Path(key_dir)
+    report = progress or (lambda name, step, elapsed: None)
+    rec = read_manifest_srs(d)
+    fname = rec.get("file") if rec is not None else SRS_NAME
+    if not isinstance(fname, str) or fname != Path(fname).name or fname in ("", ".", ".."):
+        raise KeyMismatch(f"{d}: the manifest names an SRS file outside the key directory ({fname!r})")
+    srs_path = d / fname
+    if not srs_path.exists():
+        raise KeyMismatch(f"{d}: no {fname} (keys made before SRS support?): run `zkmb setup --force`")
+    try:
+        src = _SrsSource(srs_path, cache_dir)
+    except OSError as e:
+        raise KeyMismatch(f"cannot read {srs_path}: {e.strerror}") from e
+    manifest = read_manifest(d)
+    out = {}
+    for name in wanted:
+        t0 = time.perf_counter()
+        report(name, "check", 0.0)
+        recorded = manifest.get(name, {}).get("srs_sha256")
+        if recorded is not None and recorded != src.digest:
+            raise KeyMismatch(
+                f"{name}: the key was made with another SRS than {srs_path} (stale): regenerate it "
+                "(`zkmb setup --force`) or fetch the matching key directory"
+            )
+        pk_path, _ = key_paths(d, name)
+        if not pk_path.exists():
+            raise KeyMismatch(f"{name}: key file {pk_path} is missing")
+        cs = CIRCUITS[name]()
+        try:
+            rep = _cached_key_check(pk_path, cs, src, cache_dir)
+        except KeyCheckFailed as e:
+            raise KeyCheckFailed(f"{name}: {e}") from e
+        except SrsCheckFailed as e:
+            raise KeyCheckFailed(f"{name}: {srs_path}: {e}") from e
+        except KeyMismatch:
+            raise
+        except InvalidInput as e:
+            raise KeyMismatch(f"{name}: {e}") from e
+        except OSError as e:
+            raise KeyMismatch(f"{name}: cannot read {pk_path}: {e.strerror}") from e
+        out[name] = rep
+        report(name, "cached" if "cached" in rep.timings else "ok", time.perf_counter() - t0)
     return out

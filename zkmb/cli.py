@@ -157,6 +157,9 @@ def _setup_progress(total: int):
     seen: list[str] = []
 
     def report(name: str, step: str, elapsed: float) -> None:
+        if name == "srs.bin":  # the run's shared SRS, not a circuit
+            print(f"srs.bin: {step} ({elapsed:.1f} s)", file=sys.stderr, flush=True)
+            return
         if name not in seen:
             seen.append(name)
         print(f"[{len(seen)}/{total}] {name}: {step} ({elapsed:.1f} s)", file=sys.stderr, flush=True)

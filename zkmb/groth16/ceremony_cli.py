@@ -1,8 +1,10 @@
 """``zkmb setup`` subcommands of the verifiable Groth16 setup (phase 2 and the client key check).
 
 Hook: :func:`add_ceremony_commands` takes the ``setup`` command's subparsers object and adds
-``verify``, ``contribute``, ``ptau new|contribute|verify|prepare`` (phase 1, :mod:`.ptau`) and ``keys``
-(phase 2 from a prepared ptau for the statement circuits, :func:`setup_keys_from_ptau`).
+``verify``, ``contribute``, ``ptau new|contribute|verify|prepare`` (phase 1, :mod:`.ptau`), ``keys``
+(phase 2 from a prepared ptau for the statement circuits, :func:`setup_keys_from_ptau`), ``verify-keys``
+(every key of a key directory against its ``srs.bin``, :func:`circuits.keys.verify_key_dir`) and
+``srs --from-ptau`` (an SRS file from a ceremony's ptau, :func:`.srs.srs_from_ptau`).
 """
 
 from __future__ import annotations
@@ -84,14 +86,17 @@ def setup_keys_from_ptau(
     derives from the prepared ``ptau`` plus one local delta contribution (OS randomness), written as
     ``NAME.zkey`` (snarkjs format, verifiable with ``zkmb setup verify``) and as our ``NAME.pk``/``NAME.vk``
     (digest = the compiled circuit's, so :func:`circuits.keys.load_keys` accepts them), and the manifest
-    entry (with ``zkey_file`` added). Returns the names written. The ptau is trusted: verify it first.
+    entry (with ``zkey_file`` and ``srs_sha256`` added); ``srs.bin`` holds the ptau's tau powers (so
+    :func:`circuits.keys.verify_key_dir` checks these keys too). Returns the names written. The ptau is
+    trusted: verify it first.
     """
     from dataclasses import replace
 
     from ..circuits import keys as K
     from .convert import proving_key_from_zkey
     from .phase2 import contribute
-    from .snarkjs import write_zkey
+    from .snarkjs import read_ptau_info, write_zkey
+    from .srs import srs_from_ptau, write_srs
     from .zkey_new import zkey_from_ptau
 
     report = progress or (lambda name, step: None)
@@ -99,6 +104,15 @@ def setup_keys_from_ptau(
     d = Path(key_dir)
     d.mkdir(parents=True, exist_ok=True)
     manifest = K.read_manifest(d)
+    # the ptau's powers as the directory's SRS (every domain the prepared ptau supports: n <= 2^(power-1)),
+    # so `zkmb setup verify-keys` and the stub's check work for ceremony keys too
+    power = read_ptau_info(ptau).power
+    srs = srs_from_ptau(ptau, (1 << power) - 1)
+    srs_path = d / K.SRS_NAME
+    write_srs(srs_path, srs)
+    srs_rec = K._srs_record(srs_path, srs.n_g1, srs.max_domain)
+    del srs
+    K._write_manifest(d, manifest, srs_rec)
     for name in wanted:
         report(name, "compile")
         cs = K.CIRCUITS[name]()
@@ -116,6 +130,7 @@ def setup_keys_from_ptau(
         pk.save(pk_path)
         entry = K._entry(name, cs, pk_path, vk_path, time.time())
         entry["zkey_file"] = zkey_path.name
+        entry["srs_sha256"] = srs_rec["sha256"]
         manifest[name] = entry
         K._write_manifest(d, manifest)
         report(name, "done")
@@ -136,6 +151,43 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 
     done = setup_keys_from_ptau(args.ptau, args.keys, names, progress=progress)
     print(f"wrote {len(done)} key(s) to {args.keys} (NAME.zkey, NAME.pk, NAME.vk, manifest.json)")
+    return 0
+
+
+def _cmd_verify_keys(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..circuits.keys import verify_key_dir
+
+    names = [n for n in args.circuits.split(",") if n] if args.circuits else None
+    cache = None if args.no_cache else (args.cache or _default_cache())
+    t0 = time.perf_counter()
+
+    def progress(name: str, step: str, elapsed: float) -> None:
+        print(f"{name}: {step} ({elapsed:.1f} s)", file=sys.stderr, flush=True)
+
+    reports = verify_key_dir(args.keys, names, cache, progress=progress)
+    for name, rep in reports.items():
+        if "cached" in rep.timings:
+            print(f"{name:<20} OK (cached verdict)  sha256={rep.digest[:16]}")
+            continue
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in rep.timings.items() if k != "total")
+        print(
+            f"{name:<20} OK  domain {rep.domain_size}, {rep.n_vars} wires, {rep.timings['total']:.1f} s "
+            f"({parts})  sha256={rep.digest[:16]}"
+        )
+    print(f"{len(reports)} key(s) well formed for the SRS in {args.keys} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _cmd_srs(args: argparse.Namespace) -> int:
+    from .srs import srs_from_ptau, srs_size_for_domain, verify_srs, write_srs
+
+    count = srs_size_for_domain(args.domain) if args.domain else None
+    srs = srs_from_ptau(args.from_ptau, count)
+    verify_srs(srs)
+    write_srs(args.out, srs)
+    print(f"wrote {args.out}: {srs.n_g1} G1 powers (domains up to {srs.max_domain}), verified")
     return 0
 
 
@@ -184,3 +236,19 @@ def add_ceremony_commands(setup_sub) -> None:
         "--circuits", default=argparse.SUPPRESS, help="comma-separated circuit names (default: all)"
     )
     k.set_defaults(func=_cmd_keys)
+    vk = setup_sub.add_parser(
+        "verify-keys",
+        help="check every proving key of a key directory against its srs.bin (what the client stub does)",
+    )
+    vk.add_argument("--keys", default=argparse.SUPPRESS, help="key directory (default: ./keys)")
+    vk.add_argument(
+        "--circuits", default=argparse.SUPPRESS, help="comma-separated circuit names (default: all)"
+    )
+    vk.add_argument("--cache", type=Path, default=None, help="verdict cache directory")
+    vk.add_argument("--no-cache", action="store_true", help="always re-verify")
+    vk.set_defaults(func=_cmd_verify_keys)
+    sr = setup_sub.add_parser("srs", help="write an SRS file (powers of tau) taken from a snarkjs .ptau")
+    sr.add_argument("--from-ptau", required=True, help="powers-of-tau file (snarkjs format)")
+    sr.add_argument("--domain", type=int, default=0, help="largest domain to cover (default: all powers)")
+    sr.add_argument("out")
+    sr.set_defaults(func=_cmd_srs)

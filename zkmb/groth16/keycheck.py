@@ -19,6 +19,40 @@ probability at most 2^-253 (Schwartz-Zippel over the exponents), except for a B2
 component outside the prime-order subgroup, which one combination misses with probability at most
 1/10069 (the smallest prime factor of the G2 cofactor); ``strict_b2=True`` checks every B2 point's
 subgroup instead. The ptau is trusted here: verify it (phase 1) separately.
+
+:func:`verify_key_srs` checks a native key (:class:`zkmb.groth16.keys.ProvingKey`) against a small SRS
+(:mod:`zkmb.groth16.srs`: ``T_k = tau^k G1`` for k <= 2n - 2 and ``tau G2``) instead of a prepared ptau; it
+shows that the key is *well formed* (every element what ``setup`` computes for the SRS's tau and some
+alpha, beta, gamma, delta with gamma, delta != 0), which is what the prover's zero knowledge needs
+(subversion zero knowledge; see docs/setup.md).  Exact checks: counts, digest, the QAP rows the prover
+uses equal the compiled circuit's (:func:`~zkmb.groth16.r1cs_to_qap.qap_matrices`), every point on its
+curve (the small G2 elements in G2), alpha, beta, gamma, delta not infinity, ``e(delta_1, G2) = e(G1,
+delta_2)``, ``e(beta_1, G2) = e(G1, beta_2)``, and the points of wires absent from A (B, all of A/B/C)
+infinity in a, b1 (b1 and b2, c).  Then with independent uniform rho_s (per wire), sigma_j (per H point),
+x and lam, each from a set of 2^253 field elements (OS CSPRNG), and ``intt`` the size-n inverse NTT
+(``sum_i v_i L_i(tau) = sum_k intt(v)_k tau^k`` in :func:`~zkmb.groth16.r1cs_to_qap.lagrange_at`'s
+convention), ``c_H = coset_intt(sigma/2, omega_2n)`` (the vector sigma on the odd 2n-th roots, 0 on the
+even ones, interpolates to ``(1 - X^n) c_H(X)``, so ``sum_j sigma_j L^(2n)_(2j+1)(tau) = c_H(tau) - tau
+* sum_k c_H,k tau^(k+n-1)``: powers up to 2n - 2 only):
+
+* B2: ``sum rho_s b2[s]`` in G2 and ``e(sum rho_s b1[s], G2) = e(G1, sum rho_s b2[s])``;
+* one product for A, B1, C, IC and H::
+
+    e(sum_(s>npub) rho_s c[s] + sum_j sigma_j h[j], delta_2) e(sum_(s<=npub) rho_s ic[s], gamma_2)
+    e(-sum rho_s a[s], beta_2) e(-alpha_1, sum rho_s b2[s]) e(X, G2) e(T_hi(c_H), tau G2) = 1,
+    X = lam (sum rho_s a[s] + x sum rho_s b1[s]) - T_lo(lam intt(A rho + x B rho) + intt(C rho) + c_H)
+
+  with ``T_lo(v) = sum_k v_k T_k`` (k < n) and ``T_hi(v) = sum_k v_k T_(k+n-1)``.
+
+Soundness: in the exponent (every checked point has a discrete log: G1 has prime order, the G2
+elements are subgroup-checked) the product is a polynomial in (lam, x, rho, sigma) of degree <= 3 whose
+coefficients are the discrepancies ``a_s - A_s(tau)`` (of lam rho_s), ``b1_s - B_s(tau)`` (lam x rho_s),
+``delta c_s - (beta A_s + alpha B_s + C_s)(tau)``, ``gamma ic_s - (...)``, ``delta h_j -
+L_(2j+1)(tau)`` (rho_s, sigma_j; given the previous ones are zero), and the B2 equation's is linear with
+coefficients ``b1_s - b2_s``.  A nonzero polynomial vanishes at the random point with probability at
+most 3/2^253 (Schwartz-Zippel), so any wrong element is caught except with probability <= 2^-251 per
+check; the same B2 cofactor caveat as above applies (``strict_b2=True`` subgroup-checks every b2 point).
+Where a check fails, the message names the part (one extra MSM separates A/B1 from C/IC/H).
 """
 
 from __future__ import annotations
@@ -32,10 +66,19 @@ import numpy as np
 from numba import njit
 
 from ..algebra.kernels import mont
+from ..algebra.params import R as R_MOD
 from ..errors import InvalidInput
 from .snarkjs import PathLike, ZkeyGroth16, read_ptau_info, read_ptau_lagrange, read_ptau_points, read_zkey
 
-__all__ = ["KeyCheckFailed", "KeyCheckReport", "verify_zkey", "expected_domain_size", "key_digest"]
+__all__ = [
+    "KeyCheckFailed",
+    "KeyCheckReport",
+    "cached_verify_key_srs",
+    "expected_domain_size",
+    "key_digest",
+    "verify_key_srs",
+    "verify_zkey",
+]
 
 
 class KeyCheckFailed(InvalidInput):
@@ -284,3 +327,316 @@ def cached_verify_zkey(zkey: PathLike, r1cs: PathLike, ptau: PathLike, cache_dir
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(rep.digest + "\n")
     return rep
+
+
+# --------------------------------------------------------------------------- keys against an SRS
+
+
+def _canonical_rows(rows) -> tuple[np.ndarray, np.ndarray]:
+    """A CSR matrix's (row, col) keys and values sorted by row, column, value (zero values dropped)."""
+    r = np.repeat(np.arange(rows.n_rows, dtype=np.int64), np.diff(rows.ptr))
+    keys = np.stack([r, np.asarray(rows.cols, dtype=np.int64)], axis=1)
+    vals = np.asarray(rows.vals, dtype=np.uint64).reshape(-1, 4)
+    nz = vals.any(axis=1)
+    keys, vals = keys[nz], vals[nz]
+    order = np.lexsort((vals[:, 0], vals[:, 1], vals[:, 2], vals[:, 3], keys[:, 1], keys[:, 0]))
+    return keys[order], vals[order]
+
+
+def _same_rows(got, want) -> bool:
+    """True iff two CSR matrices have the same terms, trailing empty rows aside (fast path: identical
+    storage)."""
+    if (
+        got.n_rows == want.n_rows
+        and np.array_equal(got.ptr, want.ptr)
+        and np.array_equal(got.cols, want.cols)
+        and np.array_equal(got.vals, want.vals)
+    ):
+        return True
+    gk, gv = _canonical_rows(got)
+    wk, wv = _canonical_rows(want)
+    return bool(np.array_equal(gk, wk) and np.array_equal(gv, wv))
+
+
+def _used_columns(rows, n_cols: int) -> np.ndarray:
+    """Mask of the wires with at least one term in the matrix (the others' polynomials are zero)."""
+    mask = np.zeros(n_cols, dtype=bool)
+    mask[np.asarray(rows.cols, dtype=np.int64)] = True
+    return mask
+
+
+def _msm1(f, pts: np.ndarray, sc: np.ndarray) -> np.ndarray:
+    """MSM in G1 as a (1, 2, 4) array (infinity for an empty input)."""
+    if pts.shape[0] == 0:
+        return f.g1_infinity(1)
+    return f.msm_g1(np.ascontiguousarray(pts), np.ascontiguousarray(sc)).reshape(1, 2, 4)
+
+
+def _msm_used(f, pts: np.ndarray, sc: np.ndarray, used: np.ndarray, what: str) -> np.ndarray:
+    """sum_s sc_s pts[s] after checking that every point outside ``used`` is infinity (MSM over the rest)."""
+    if pts[~used].any():
+        _fail(f"a {what} point of a wire in no constraint of that matrix is not infinity")
+    if used.all():
+        return _msm1(f, pts, sc)
+    idx = np.nonzero(used)[0]
+    return _msm1(f, pts[idx], sc[idx])
+
+
+def _not_points(f, pk) -> str | None:
+    """The name of the first key array with a point off its curve (or non-canonical), else None."""
+    for name in ("a", "b1", "c", "h"):
+        arr = getattr(pk, name)
+        if arr.shape[0] and not f.g1_is_on_curve(arr).all():
+            return name
+    if not f.g1_is_on_curve(np.stack([pk.vk.alpha_1, pk.beta_1, pk.delta_1])).all():
+        return "alpha_1/beta_1/delta_1"
+    if not f.g1_is_on_curve(pk.vk.ic).all():
+        return "ic"
+    if pk.b2.shape[0] and not f.g2_is_on_curve(pk.b2).all():
+        return "b2"
+    if not f.g2_in_subgroup(np.stack([pk.vk.beta_2, pk.vk.gamma_2, pk.vk.delta_2])).all():
+        return "beta_2/gamma_2/delta_2"
+    return None
+
+
+def verify_key_srs(
+    pk,
+    cs,
+    srs,
+    *,
+    expect_digest: bytes | None = None,
+    strict_b2: bool = False,
+) -> KeyCheckReport:
+    """Check a native :class:`~zkmb.groth16.keys.ProvingKey` against the circuit ``cs`` and an :class:`Srs`.
+
+    Passing means (up to the probabilities in the module docstring and the "Keys checked against an
+    SRS" section of docs/setup.md) that every key element is what ``setup`` computes from the QAP of
+    ``cs`` for the SRS's tau and some alpha, beta, gamma, delta with gamma, delta != 0: the key is
+    well formed, so proofs made with it are zero-knowledge whoever made it.  ``expect_digest`` is the
+    circuit digest the key must carry (default ``cs.digest()``).  The SRS itself is checked by
+    :func:`zkmb.groth16.srs.verify_srs` (call it too, or use :func:`cached_verify_key_srs`).
+    Raises :class:`KeyCheckFailed` naming the first failed check.
+    """
+    import time
+
+    from ..algebra.ref.ntt import domain_root
+    from .r1cs_to_qap import domain_size_for, qap_matrices
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    f = _fast()
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - since
+        return now
+
+    # --- shapes, counts, digest, QAP rows: the key must be for this circuit.
+    m, npub, nv = cs.n_constraints, cs.n_public, cs.n_wires
+    n = domain_size_for(m, npub)
+    if (pk.n_vars, pk.n_public, pk.domain_size) != (nv, npub, n):
+        _fail(
+            f"it has {pk.n_vars} wires, {pk.n_public} public inputs, domain {pk.domain_size}; the circuit "
+            f"needs {nv}, {npub}, {n} (a key for another circuit?)"
+        )
+    try:
+        pk.check_shapes()
+    except InvalidInput as e:
+        _fail(str(e))
+    want_digest = cs.digest() if expect_digest is None else expect_digest
+    if pk.vk.digest != want_digest:
+        _fail("it carries another circuit digest")
+    a_rows, b_rows, c_rows = qap_matrices(cs)
+    if not _same_rows(pk.a_rows, a_rows):
+        _fail("its A rows (used by the prover for H) differ from the circuit's QAP")
+    if not _same_rows(pk.b_rows, b_rows):
+        _fail("its B rows (used by the prover for H) differ from the circuit's QAP")
+    if n > srs.max_domain:
+        _fail(f"the SRS ({srs.n_g1} powers) is too small for domain size {n} (needs {2 * n - 1})")
+    t = lap("header", t0)
+
+    # --- every point on its curve; the small elements nonzero and consistent.
+    bad = _not_points(f, pk)
+    if bad is not None:
+        _fail(f"{bad} has a point that is not on the curve (or not in the subgroup)")
+    if strict_b2 and pk.b2.shape[0] and not f.g2_in_subgroup(pk.b2).all():
+        _fail("b2 has a point outside the G2 subgroup")
+    vk = pk.vk
+    for name, pt in (
+        ("alpha_1", vk.alpha_1),
+        ("beta_1", pk.beta_1),
+        ("delta_1", pk.delta_1),
+        ("beta_2", vk.beta_2),
+        ("gamma_2", vk.gamma_2),
+        ("delta_2", vk.delta_2),
+    ):
+        if not pt.any():
+            _fail(f"{name} is infinity (a zero exponent)")
+    g1, g2 = f.g1_generator(), f.g2_generator()
+    neg_g1 = f.g1_neg(g1)
+    if not f.pairing_check(
+        np.concatenate([pk.delta_1.reshape(1, 2, 4), neg_g1]),
+        np.concatenate([g2, vk.delta_2.reshape(1, 2, 2, 4)]),
+    ):
+        _fail("delta_1 and delta_2 are not the same delta")
+    if not f.pairing_check(
+        np.concatenate([pk.beta_1.reshape(1, 2, 4), neg_g1]),
+        np.concatenate([g2, vk.beta_2.reshape(1, 2, 2, 4)]),
+    ):
+        _fail("beta_1 and beta_2 are not the same beta")
+    t = lap("points", t)
+
+    # --- random combinations of the queries (rho per wire, sigma per H point, x and lam scalars).
+    rho, sigma = _random_fr(nv), _random_fr(n)
+    x, lam = _random_fr(2)
+    va = a_rows.matvec(rho, n)
+    vb = b_rows.matvec(rho, n)
+    vc = c_rows.matvec(rho, n)
+    used_a, used_b = _used_columns(a_rows, nv), _used_columns(b_rows, nv)
+    used_c = (used_a | used_b | _used_columns(c_rows, nv))[npub + 1 :]
+    a_sum = _msm_used(f, pk.a, rho, used_a, "A")
+    b1_sum = _msm_used(f, pk.b1, rho, used_b, "B1")
+    t = lap("msm_a_b1", t)
+    b2_sum = _msm_used_g2(f, pk.b2, rho, used_b)
+    t = lap("msm_b2", t)
+    if pk.c[~used_c].any():
+        _fail("a C point of a wire in no constraint is not infinity")
+    idx = np.nonzero(used_c)[0]
+    ch_sum = _msm1(  # sum rho_s c[s] + sum_j sigma_j h[j]: both pair with delta_2
+        f,
+        np.concatenate([pk.c[idx], pk.h]),
+        np.concatenate([rho[npub + 1 :][idx], sigma]),
+    )
+    ic_sum = _msm1(f, vk.ic, np.ascontiguousarray(rho[: npub + 1]))
+    t = lap("msm_c_h_ic", t)
+
+    # Coefficient vectors: sum_i v_i L_i(tau) = sum_k intt(v)_k tau^k.  For H, sigma at the odd 2n-th
+    # roots (0 at the even ones) interpolates to (1 - X^n) c(X) with c = coset_intt(sigma/2, omega_2n).
+    xs = np.repeat(x[None], n, axis=0)
+    p_ab = f.intt(f.fr_add(va, f.fr_mul(vb, xs)))
+    half = f.fr_from_ints([(R_MOD + 1) // 2] * n)
+    c_h = f.coset_intt(f.fr_mul(sigma, half), domain_root(2 * n))
+    p_c = f.intt(vc)
+    lam_n = np.repeat(lam[None], n, axis=0)
+    p_lo = f.fr_add(f.fr_add(p_c, c_h), f.fr_mul(p_ab, lam_n))
+    t = lap("ntt", t)
+    t_lo = np.ascontiguousarray(srs.tau_g1[:n])
+    exp_lo = _msm1(f, t_lo, p_lo)
+    exp_hi = _msm1(f, np.ascontiguousarray(srs.tau_g1[n - 1 : 2 * n - 1]), c_h)
+    t = lap("msm_srs", t)
+
+    # B2 against B1: e(sum rho_s b1[s], G2) = e(G1, sum rho_s b2[s]) (B1 itself is in the product below).
+    if not f.g2_in_subgroup(b2_sum)[0] or not f.pairing_check(
+        np.concatenate([b1_sum, neg_g1]), np.concatenate([g2, b2_sum])
+    ):
+        _fail("the B2 query is not consistent with B1")
+    # One product for A, B1, C, IC and H (docstring):
+    # e(C + H, delta) e(IC, gamma) e(-A, beta) e(-alpha, B2) e(X, G2) e(T_hi(c_H), tau G2) = 1 with
+    # X = lam (A + x B1) - T_lo(lam p_AB + p_C + c_H).
+    lx = f.fr_to_ints(f.fr_mul(lam[None], x[None]))[0]
+    ab = f.g1_add(f.g1_mul(a_sum, f.fr_to_ints(lam[None])), f.g1_mul(b1_sum, [lx]))
+    ps = np.concatenate(
+        [
+            ch_sum,
+            ic_sum,
+            f.g1_neg(a_sum),
+            f.g1_neg(vk.alpha_1.reshape(1, 2, 4)),
+            f.g1_add(ab, f.g1_neg(exp_lo)),
+            exp_hi,
+        ]
+    )
+    qs = np.stack([vk.delta_2, vk.gamma_2, vk.beta_2, b2_sum[0], g2[0], srs.tau_g2[1]])
+    if not f.pairing_check(ps, qs):
+        # only on failure: which part (one more MSM)
+        got_ab = f.g1_add(a_sum, f.g1_mul(b1_sum, f.fr_to_ints(x[None])))
+        if not _eq_points(got_ab, _msm1(f, t_lo, p_ab)):
+            _fail("the A or B1 query is not what the circuit and the SRS imply")
+        _fail("the C (L), IC or H query is not what the circuit, the SRS, alpha, beta, gamma and delta imply")
+    lap("pairings", t)
+    timings["total"] = time.perf_counter() - t0
+    return KeyCheckReport(nv, npub, m, n, 0, "", timings)
+
+
+def _msm_used_g2(f, pts: np.ndarray, sc: np.ndarray, used: np.ndarray) -> np.ndarray:
+    if pts[~used].any():
+        _fail("a B2 point of a wire in no B constraint is not infinity")
+    idx = np.nonzero(used)[0]
+    if idx.size == 0:
+        return f.g2_infinity(1)
+    sub = pts if idx.size == pts.shape[0] else pts[idx]
+    sc = sc if idx.size == pts.shape[0] else sc[idx]
+    return f.msm_g2(np.ascontiguousarray(sub), np.ascontiguousarray(sc)).reshape(1, 2, 2, 4)
+
+
+def _srs_verdict(srs_path: PathLike, srs_hex: str, cache_dir: PathLike | None, timings: dict):
+    """Read the SRS file and run :func:`~zkmb.groth16.srs.verify_srs` unless a cached verdict exists."""
+    import time
+
+    from .srs import read_srs, verify_srs
+
+    t0 = time.perf_counter()
+    srs = read_srs(srs_path)
+    timings["read_srs"] = time.perf_counter() - t0
+    marker = Path(cache_dir) / f"srs-ok-{srs_hex}" if cache_dir is not None else None
+    if marker is None or not marker.exists():
+        t0 = time.perf_counter()
+        verify_srs(srs)
+        timings["verify_srs"] = time.perf_counter() - t0
+        if marker is not None:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(srs_hex + "\n")
+    return srs
+
+
+class _SrsSource:
+    """An SRS file read and verified at most once (shared by the checks of several keys)."""
+
+    def __init__(self, path: PathLike, cache_dir: PathLike | None):
+        self.path, self.cache_dir = path, cache_dir
+        self.digest = key_digest(path)
+        self._srs = None
+        self.timings: dict[str, float] = {}
+
+    def get(self):
+        if self._srs is None:
+            self._srs = _srs_verdict(self.path, self.digest, self.cache_dir, self.timings)
+        return self._srs
+
+
+def _cached_key_check(pk_path: PathLike, cs, src: _SrsSource, cache_dir: PathLike | None) -> KeyCheckReport:
+    import time
+
+    from .keys import ProvingKey
+
+    t0 = time.perf_counter()
+    pk_hex = key_digest(pk_path)
+    cs_hex = cs.digest().hex()
+    tag = hashlib.sha256(f"zkmb-srs-keycheck-v1|{pk_hex}|{cs_hex}|{src.digest}".encode()).hexdigest()
+    marker = Path(cache_dir) / f"key-srs-ok-{tag}" if cache_dir is not None else None
+    hashed = time.perf_counter() - t0
+    if marker is not None and marker.exists():
+        return KeyCheckReport(0, 0, 0, 0, 0, pk_hex, {"hash": hashed, "cached": 0.0})
+    pk = ProvingKey.load(pk_path, expect_digest=cs.digest())
+    loaded = time.perf_counter() - t0 - hashed
+    srs = src.get()
+    rep = verify_key_srs(pk, cs, srs)
+    rep.digest = pk_hex
+    rep.timings = {"hash": hashed, "load_pk": loaded, **src.timings, **rep.timings}
+    rep.timings["total"] = time.perf_counter() - t0
+    src.timings = {}
+    if marker is not None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(pk_hex + "\n")
+    return rep
+
+
+def cached_verify_key_srs(
+    pk_path: PathLike, cs, srs_path: PathLike, cache_dir: PathLike | None
+) -> KeyCheckReport:
+    """Load the proving key file (format, checksum, digest of ``cs``), read and verify the SRS file, and
+    run :func:`verify_key_srs`; the positive verdicts are cached under ``cache_dir`` (None: no cache).
+
+    The key verdict is cached by SHA-256 of (key file digest, ``cs.digest()``, SRS file digest) and the
+    SRS verdict by the SRS file digest; a rejection is never cached.  Raises KeyCheckFailed or
+    InvalidInput (unreadable or corrupt files)."""
+    return _cached_key_check(pk_path, cs, _SrsSource(srs_path, cache_dir), cache_dir)
