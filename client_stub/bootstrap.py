@@ -6,6 +6,10 @@ into a state directory and returns ``(policy_path, key_dir)`` for the usual loca
 * the policy is refused unless :func:`zkmb.policy.load_policy` accepts it (its rules hash to the root
   its header states) *and* that root equals the one ``/root`` publishes; it is cached as
   ``STATE/policy/<root hex>.zkmbp`` (the tree cache of :func:`load_policy` is used as usual);
+* every proving key is checked against the SRS the endpoint publishes (``/keys/srs.bin``): each key
+  element must be what the circuit (compiled here) implies for the SRS's tau, δ ≠ 0 (SPEC §8;
+  :func:`zkmb.circuits.keys.verify_key_dir`, verdict cached by key digest); no SRS or a failed check
+  and the keys are refused;
 * key files go to ``STATE/keys/<sha256 of the manifest, 16 hex>/`` and are downloaded only when the
   cached file does not match the manifest (size, and sha256 or the key file's circuit digest); the
   ``.pk`` and ``.vk`` of a circuit must carry the same digest (and the manifest's, if it states one),
@@ -45,6 +49,7 @@ __all__ = [
     "MAX_KEY_BYTES",
     "MAX_POLICY_BYTES",
     "bootstrap",
+    "check_keys",
     "check_rotation",
     "fetch_keys",
     "fetch_policy",
@@ -306,6 +311,29 @@ def _parse_manifest(url: str, data) -> tuple[dict[str, dict], bool]:
     return out, False
 
 
+def _parse_srs(url: str, data) -> tuple[int, str] | None:
+    """The manifest's SRS record as ``(bytes, sha256)`` (None when the endpoint publishes none)."""
+    rec = data.get("srs") if isinstance(data, dict) else None
+    if rec is None:
+        return None
+    if not isinstance(rec, dict) or rec.get("file") != "srs.bin":
+        raise BootstrapError(f"{url}: malformed srs record")
+    size, sha = rec.get("bytes"), rec.get("sha256")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_KEY_BYTES:
+        raise BootstrapError(f"{url}: bad srs size {size!r}")
+    if not isinstance(sha, str) or not _SHA.match(sha):
+        raise BootstrapError(f"{url}: bad srs sha256 {sha!r}")
+    return size, sha
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 def _cached_ok(path: Path, size: int, sha256: str | None, kind: int, digest: str | None) -> bool:
     from zkmb.circuits.keys import KeyMismatch, key_file_header
 
@@ -330,6 +358,7 @@ def fetch_keys(
     role: Literal["prover", "verifier"] = "verifier",
     timeout: float = TIMEOUT,
     progress: Progress | None = stderr_progress,
+    verify: bool = True,
 ) -> Path:
     """Download (or reuse) the key files of ``names`` (default: every known circuit the manifest lists)
     into ``STATE/keys/<manifest sha256[:16]>/`` with a format-1 ``manifest.json``; returns that directory.
@@ -346,6 +375,7 @@ def fetch_keys(
     data, raw = _fetch_json(base, "/keys/manifest.json", timeout)
     murl = f"{base}/keys/manifest.json"
     table, own_format = _parse_manifest(murl, data)
+    srs = _parse_srs(murl, data)
     if names is None:
         names = [n for n in table if n in CIRCUITS]
         if not names:
@@ -373,6 +403,12 @@ def fetch_keys(
             "vk_file": vk_path.name,
             "vk_bytes": e["vk"][0],
         }
+    if srs is not None:  # the SRS every proving key is checked against (SPEC §8)
+        srs_path = kdir / "srs.bin"
+        if not (
+            srs_path.is_file() and srs_path.stat().st_size == srs[0] and _file_sha256(srs_path) == srs[1]
+        ):
+            _fetch_file(base, "/keys/srs.bin", srs_path, srs[0], srs[1], timeout, progress)
     mpath = kdir / "manifest.json"
     if own_format:
         body = raw
@@ -380,14 +416,41 @@ def fetch_keys(
         old = {}
         with contextlib.suppress(OSError, ValueError, KeyError, AttributeError):
             old = json.loads(mpath.read_text())["circuits"]
-        body = json.dumps({"format": 1, "circuits": {**old, **entries}}, indent=1, sort_keys=True).encode()
+        doc: dict = {"format": 1, "circuits": {**old, **entries}}
+        if srs is not None:
+            doc["srs"] = {"file": "srs.bin", "bytes": srs[0], "sha256": srs[1]}
+        body = json.dumps(doc, indent=1, sort_keys=True).encode()
     if not mpath.is_file() or mpath.read_bytes() != body:
         tmp = kdir / f".manifest.{os.getpid()}.part"
         tmp.write_bytes(body)
         os.replace(tmp, mpath)
     if against is not None:
         load_keys(kdir, list(names), role, against=against)
+    if verify:
+        if srs is None:
+            raise BootstrapError(
+                f"{murl}: the middlebox publishes no SRS, so its proving keys cannot be checked; refusing "
+                "them (a malformed key can break zero knowledge, SPEC §8)"
+            )
+        check_keys(kdir, names, Path(state_dir) / "keycheck", verbose=progress is not None)
     return kdir
+
+
+def check_keys(key_dir: str | os.PathLike, names: Sequence[str], cache_dir, *, verbose: bool = True) -> None:
+    """Refuse unless every proving key in ``key_dir`` is what its circuit implies for the directory's
+    SRS (:func:`zkmb.circuits.keys.verify_key_dir`; a positive verdict is cached by key digest under
+    ``cache_dir``).  Raises :class:`~zkmb.groth16.keycheck.KeyCheckFailed` or ``KeyMismatch``."""
+    from zkmb.circuits.keys import verify_key_dir
+
+    def say(name: str, step: str, elapsed: float) -> None:
+        if step == "check":
+            print(f"checking the {name} proving key against the SRS (once per key) ...", file=sys.stderr)
+        else:
+            print(f"  {name}: key {step} ({elapsed:.1f} s)", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    verify_key_dir(key_dir, list(names), cache_dir, progress=say if verbose else None)
+    log.info("proving keys checked against the SRS: %s (%.1f s)", ", ".join(names), time.perf_counter() - t0)
 
 
 def bootstrap(
@@ -398,11 +461,15 @@ def bootstrap(
     against: Literal["circuit", "manifest"] | None = "circuit",
     timeout: float = TIMEOUT,
     progress: Progress | None = stderr_progress,
+    verify: bool = True,
 ) -> tuple[Path, Path]:
     """``(policy_path, key_dir)`` from the endpoint at ``publish_url``: :func:`fetch_policy` then
-    :func:`fetch_keys` (verifying keys checked ``against`` the circuits by default)."""
+    :func:`fetch_keys` (verifying keys checked ``against`` the circuits by default, and unless ``verify``
+    is False every proving key checked against the published SRS: refused otherwise)."""
     policy_path, _ = fetch_policy(publish_url, state_dir, timeout=timeout)
-    key_dir = fetch_keys(publish_url, state_dir, names, against=against, timeout=timeout, progress=progress)
+    key_dir = fetch_keys(
+        publish_url, state_dir, names, against=against, timeout=timeout, progress=progress, verify=verify
+    )
     return policy_path, key_dir
 
 

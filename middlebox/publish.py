@@ -4,7 +4,8 @@ middlebox's address alone.
 ``GET /policy`` the policy file as loaded; ``GET /root`` JSON ``{"root": hex, "version": int, "rules":
 int, "previous": hex|null, "grace_s": float}``; ``GET /keys/manifest.json`` (the key directory's own
 ``manifest.json`` if it has one, else ``{name: {"vk": {"bytes", "sha256"}, "pk": {...}}}`` computed once);
-``GET /keys/<name>.vk`` / ``.pk`` (``name`` as in the key directory); ``GET /metrics`` when a
+``GET /keys/<name>.vk`` / ``.pk`` (``name`` as in the key directory), ``GET /keys/srs.bin`` (the SRS
+the clients check every proving key against, SPEC §8); ``GET /metrics`` when a
 :class:`~zkmb.middlebox.metrics.Metrics` is given.  Only GET and HEAD; one request per connection
 (``Connection: close``); request heads are bounded; file names are matched against the directory's
 listing, never joined from the request path.  :meth:`Publisher.reload_policy` loads a new policy file and
@@ -105,8 +106,9 @@ class Publisher:
         ).encode()
 
     def key_file(self, name: str, ext: str) -> Path | None:
-        """The file ``<name>.<ext>`` of the key directory if it exists (name checked, never a path)."""
-        if not _NAME.match(name) or ext not in ("vk", "pk"):
+        """The file ``<name>.<ext>`` of the key directory if it exists (name checked, never a path):
+        a circuit's ``.pk``/``.vk`` or the SRS ``srs.bin`` the clients check the keys against."""
+        if not _NAME.match(name) or ext not in ("vk", "pk", "bin") or (ext == "bin") != (name == "srs"):
             return None
         path = self.key_dir / f"{name}.{ext}"
         return path if path.is_file() else None
@@ -125,6 +127,9 @@ class Publisher:
                             "bytes": path.stat().st_size,
                             "sha256": _sha256(path),
                         }
+                srs = self.key_dir / "srs.bin"
+                if srs.is_file():  # not a circuit: the bootstrap reads it as the SRS record
+                    table["srs"] = {"file": srs.name, "bytes": srs.stat().st_size, "sha256": _sha256(srs)}
                 self._manifest = json.dumps(table, sort_keys=True).encode()
         return self._manifest
 
@@ -162,7 +167,7 @@ class HttpServer:
                 return 200, "application/json", pub.root_json()
             if path == "/keys/manifest.json":
                 return 200, "application/json", pub.manifest()
-            m = re.fullmatch(r"/keys/([a-z0-9_]{1,64})\.(vk|pk)", path)
+            m = re.fullmatch(r"/keys/([a-z0-9_]{1,64})\.(vk|pk|bin)", path)
             if m:
                 f = pub.key_file(m.group(1), m.group(2))
                 if f is not None:

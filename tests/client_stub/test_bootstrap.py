@@ -179,3 +179,115 @@ def test_unknown_key_name_refused(endpoint, tmp_path):
     url, _, _ = endpoint
     with pytest.raises(BootstrapError, match="q_128"):
         bootstrap(url, tmp_path / "s", ["q_128"], progress=None)
+
+
+# ------------------------------------------------------------------------------ keys against the SRS
+
+
+def _served_copy(tmp_path: Path, keydir: Path, names=NAMES) -> Path:
+    """A copy of ``keydir`` the test may tamper with (the module's key pair stays intact)."""
+    import shutil
+
+    d = tmp_path / "served-keys"
+    shutil.copytree(keydir, d)
+    return d
+
+
+def _serve(tmp_path: Path, key_dir: Path):
+    policy_path = tmp_path / "policy2.zkmbp"
+    _write_policy(policy_path, ["evil.example"])
+    server = HttpServer(Publisher(policy_path, key_dir))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    port = asyncio.run_coroutine_threadsafe(server.start("127.0.0.1", 0), loop).result(10)
+
+    def stop() -> None:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+def test_bootstrap_checks_keys_against_the_srs_and_caches_the_verdict(endpoint, tmp_path, capsys):
+    url, _, server = endpoint
+    state = tmp_path / "state"
+    _, key_dir = bootstrap(url, state, NAMES)  # default: progress on stderr
+    assert server.requests["/keys/srs.bin"] == 1
+    assert (key_dir / "srs.bin").is_file()
+    err = capsys.readouterr().err
+    assert all(f"checking the {n} proving key against the SRS" in err for n in NAMES)
+    cached = list((state / "keycheck").iterdir())
+    assert cached, "a positive verdict is cached"
+    bootstrap(url, state, NAMES)
+    assert server.requests["/keys/srs.bin"] == 1  # reused, not downloaded again
+    assert "key cached" in capsys.readouterr().err
+
+
+def test_stub_refuses_a_malformed_proving_key(tmp_path, keydir):
+    """delta = 0 in the published pk (the prover's blinding would vanish): a well-formed file with the
+    right circuit digest, which only the SRS check can catch."""
+    from dataclasses import replace
+
+    import numpy as np
+    from zkmb.circuits.keys import key_paths
+
+    from zkmb.groth16.keycheck import KeyCheckFailed
+    from zkmb.groth16.keys import ProvingKey
+
+    d = _served_copy(tmp_path, keydir)
+    pk_path, _ = key_paths(d, "q_64")
+    pk = ProvingKey.load(pk_path)
+    bad = replace(
+        pk, delta_1=np.zeros_like(pk.delta_1), vk=replace(pk.vk, delta_2=np.zeros_like(pk.vk.delta_2))
+    )
+    bad.save(pk_path)
+    url, stop = _serve(tmp_path, d)
+    try:
+        with pytest.raises(KeyCheckFailed, match="q_64"):
+            bootstrap(url, tmp_path / "state", NAMES, progress=None)
+    finally:
+        stop()
+
+
+def test_stub_refuses_a_key_with_a_swapped_element(tmp_path, keydir):
+    from dataclasses import replace
+
+    from zkmb.circuits.keys import key_paths
+
+    from zkmb.groth16.keycheck import KeyCheckFailed
+    from zkmb.groth16.keys import ProvingKey
+
+    d = _served_copy(tmp_path, keydir)
+    pk_path, _ = key_paths(d, "pad_block")
+    pk = ProvingKey.load(pk_path)
+    h = pk.h.copy()
+    h[[0, 1]] = h[[1, 0]]
+    replace(pk, h=h).save(pk_path)
+    url, stop = _serve(tmp_path, d)
+    try:
+        with pytest.raises(KeyCheckFailed, match="pad_block"):
+            bootstrap(url, tmp_path / "state", NAMES, progress=None)
+    finally:
+        stop()
+
+
+def test_stub_refuses_keys_without_a_published_srs(tmp_path, keydir):
+    import json
+
+    d = _served_copy(tmp_path, keydir)
+    (d / "srs.bin").unlink()
+    m = json.loads((d / "manifest.json").read_text())
+    m.pop("srs", None)
+    (d / "manifest.json").write_text(json.dumps(m))
+    url, stop = _serve(tmp_path, d)
+    try:
+        with pytest.raises(BootstrapError, match="publishes no SRS"):
+            bootstrap(url, tmp_path / "state", NAMES, progress=None)
+        # explicitly opting out (a development setting) still bootstraps
+        _, key_dir = bootstrap(url, tmp_path / "state2", NAMES, progress=None, verify=False)
+        assert (key_dir / "q_64.pk").is_file()
+    finally:
+        stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import urllib.request
 
@@ -97,6 +98,8 @@ def test_publish_endpoint_and_reload(tmp_path, policy_file):
     keys.mkdir()
     (keys / "q_64.vk").write_bytes(b"vk bytes")
     (keys / "q_64.pk").write_bytes(b"pk" * 100_000)
+    (keys / "srs.bin").write_bytes(b"srs" * 1000)
+    (keys / "q_64.bin").write_bytes(b"not published")
     roots = PolicyRoots(pol.root)
     rotated = []
     metrics = Metrics()
@@ -126,6 +129,9 @@ def test_publish_endpoint_and_reload(tmp_path, policy_file):
             "/keys/manifest.json",
             "/keys/q_64.vk",
             "/keys/q_64.pk",
+            "/keys/srs.bin",
+            "/keys/q_64.bin",
+            "/keys/srs.pk",
             "/metrics",
             "/keys/../policy.vk",
             "/keys/nope.vk",
@@ -152,6 +158,13 @@ def test_publish_endpoint_and_reload(tmp_path, policy_file):
     assert manifest["q_64"]["pk"]["bytes"] == 200_000
     assert out["/keys/q_64.vk"] == (200, b"vk bytes")
     assert out["/keys/q_64.pk"] == (200, b"pk" * 100_000)
+    assert out["/keys/srs.bin"] == (200, b"srs" * 1000)
+    assert manifest["srs"] == {
+        "file": "srs.bin",
+        "bytes": 3000,
+        "sha256": hashlib.sha256(b"srs" * 1000).hexdigest(),
+    }
+    assert out["/keys/q_64.bin"][0] == out["/keys/srs.pk"][0] == 404  # only srs.bin, only as .bin
     assert out["/metrics"][0] == 200 and b"zkmb_proofs_total" in out["/metrics"][1]
     assert [out[p][0] for p in ("/keys/../policy.vk", "/keys/nope.vk", "/nothing")] == [404, 404, 404]
     root2 = json.loads(out["root2"][1])
