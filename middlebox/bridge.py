@@ -12,6 +12,8 @@ relay mode.  Verdicts:
   if identical; one of held bytes is dropped, the held original goes once released);
 * resolver -> client: accepted at once (never held) once the reassembler took it (bytes the client
   sees are the bytes the MB parsed);
+* a connection to a resolver address not in ``FlowConfig.resolvers`` (SPEC §1, required in bridge
+  mode) is cut at its SYN (dropped, decision ``block`` reason ``resolver not allowed``);
 * refused packets (bad checksum, IP fragment, URG, SYN data, partial overlap, outside the window,
   no SYN seen) are dropped; a retransmission that differs from accepted bytes, or any flow-core
   violation or deadline, blocks the connection: held packets are dropped, a RST is sent to both ends
@@ -92,6 +94,8 @@ class Bridge(Middlebox):
             pool=pool,
             metrics=metrics,
         )
+        if config is None or config.resolvers is None:
+            raise InvalidInput("bridge mode needs the allowed resolver addresses (FlowConfig.resolvers)")
         self.port, self.max_flows, self.idle, self.max_held = port, max_flows, idle, max_held
         self.inject = inject if inject is not None else _raw_sender()
         self._nfq = None
@@ -208,6 +212,9 @@ class Bridge(Middlebox):
                 flow_id=str(self._counter),
                 on_decision=self._observe,
             )
+            if not flow.admit_resolver(p.dst[0]):
+                pkt.drop()  # logged by the core; no state kept: every later packet is dropped too
+                return
             self.conns[key] = _BConn(flow, p.src, p.dst, Stream(p.seq), last=self.clock())
             log.info("flow=%s what=syn client=%s:%d action=forward", flow.flow_id, *p.src)
             pkt.accept()

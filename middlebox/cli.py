@@ -41,12 +41,14 @@ class BridgeSpec:
     mode: str
     workers: int
     max_queue: int
+    resolvers: tuple[str, ...]
+    """The allowed resolver addresses (``--allow``), canonical IP text."""
 
 
 def bridge_from_spec(spec: BridgeSpec, queue: int):
     """In a bridge child: load the verifying keys, then a Bridge with its own pool and metrics."""
     from .bridge import Bridge
-    from .flow import FlowConfig, Mode
+    from .flow import FlowConfig, Mode, resolver_set
     from .metrics import Metrics
     from .verifier import PolicyRoots, Verifier
     from .workers import VerifyPool
@@ -55,20 +57,30 @@ def bridge_from_spec(spec: BridgeSpec, queue: int):
         spec.keys, PolicyRoots(spec.root, grace=spec.grace), against=spec.key_check
     )
     pool = VerifyPool(verifier, workers=spec.workers, max_queue=spec.max_queue)
-    return Bridge(verifier, config=FlowConfig(mode=Mode(spec.mode)), pool=pool, metrics=Metrics())
+    config = FlowConfig(mode=Mode(spec.mode), resolvers=resolver_set(spec.resolvers))
+    return Bridge(verifier, config=config, pool=pool, metrics=Metrics())
 
 
 async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM); ``ready(ports)`` gets the bound ports."""
     from zkmb.policy import load_policy
 
-    from .flow import FlowConfig, Mode
+    from .flow import FlowConfig, Mode, resolver_set
     from .metrics import Metrics
     from .publish import HttpServer, Publisher
     from .relay import Middlebox
     from .verifier import PolicyRoots, Verifier
     from .workers import VerifyPool
 
+    bridge_queue = getattr(args, "bridge", None)
+    resolvers = None
+    if bridge_queue is not None:  # fail closed, before anything is loaded: bridge mode needs an allowlist
+        if not args.allow:
+            raise InvalidInput(
+                "bridge mode needs --allow IP for each DoT resolver clients may reach (SPEC §1); "
+                "DoT to any other address is cut at its first packet"
+            )
+        resolvers = resolver_set(args.allow)
     policy = load_policy(args.policy)
     roots = PolicyRoots(policy.root, grace=args.grace)
     verifier = Verifier.from_key_dir(args.keys, roots, against=args.key_check)
@@ -77,8 +89,7 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
     )
     metrics = Metrics()
     pool = VerifyPool(verifier, workers=args.workers, max_queue=args.max_queue)
-    config = FlowConfig(mode=Mode(args.mode))
-    bridge_queue = getattr(args, "bridge", None)
+    config = FlowConfig(mode=Mode(args.mode), resolvers=resolvers)
     queues: list[int] = []
     if bridge_queue is not None:
         from .bridge import Bridge
@@ -96,6 +107,7 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
                 mode=args.mode,
                 workers=args.workers,
                 max_queue=args.max_queue,
+                resolvers=tuple(sorted(resolvers)),
             )
             factory = functools.partial(bridge_from_spec, spec)  # called in each spawned child
             mb = MultiQueueBridge(factory, queues, roots=roots)
@@ -186,7 +198,11 @@ def add_middlebox_commands(sub) -> None:
         "(iptables --queue-balance QUEUE:LAST; one verifier process per queue) (scripts/bridge-setup.sh)",
     )
     p.add_argument(
-        "--allow", action="append", metavar="IP", help="resolver addresses allowed (default: upstream)"
+        "--allow",
+        action="append",
+        metavar="IP",
+        help="a resolver address allowed (repeatable); relay mode: default the upstream; bridge mode: "
+        "required, DoT flows to any other address are cut at their first packet",
     )
     p.add_argument("--keys", required=True, metavar="DIR", help="key directory made by `zkmb setup`")
     p.add_argument(

@@ -29,6 +29,7 @@ verdict is in) re-runs the check, which then finds the verdict.  A False verdict
 from __future__ import annotations
 
 import enum
+import ipaddress
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -62,6 +63,7 @@ __all__ = [
     "FlowConfig",
     "Mode",
     "RandomSet",
+    "resolver_set",
 ]
 
 log = logging.getLogger("zkmb.middlebox")
@@ -100,6 +102,9 @@ class FlowConfig:
     """PAD proofs waiting for their verdict at once (more are answered REJECTED)."""
     keep_decisions: int = 256
     """:attr:`Flow.decisions` keeps (at least) the last this many decisions, never more than twice that."""
+    resolvers: frozenset[str] | None = None
+    """SPEC §1: the resolver addresses a flow may go to (canonical IP text, see :func:`resolver_set`);
+    None admits any (relay mode, whose one upstream is fixed).  Bridge mode requires a set."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,19 @@ class Answer:
     reason: str = ""
     n: int = 0
     j: int = 0
+
+
+def resolver_set(addresses) -> frozenset[str]:
+    """The canonical text of each IP address in ``addresses`` (at least one); InvalidInput otherwise."""
+    out = set()
+    for a in addresses:
+        try:
+            out.add(str(ipaddress.ip_address(str(a).strip("[]"))))
+        except ValueError:
+            raise InvalidInput(f"not an IP address: {a!r}") from None
+    if not out:
+        raise InvalidInput("no resolver address allowed")
+    return frozenset(out)
 
 
 class RandomSet:
@@ -313,6 +331,24 @@ class Flow:
     ) -> None:
         self._to_server += raw
         self._decide(Decision("forward", what, reason, n=n, length=len(raw) - 5, held=held))
+
+    # ------------------------------------------------------------------ admission
+
+    def admit_resolver(self, ip: str) -> bool:
+        """SPEC §1: True when the flow's destination ``ip`` is an allowed resolver (or no allowlist is
+        configured); otherwise the flow is closed at once, decision ``block`` reason ``resolver not
+        allowed``, and False."""
+        allowed = self.config.resolvers
+        if allowed is None:
+            return True
+        try:
+            canonical = str(ipaddress.ip_address(ip))
+        except ValueError:
+            canonical = None
+        if canonical is not None and canonical in allowed:
+            return True
+        self.close("resolver not allowed", what="syn")
+        return False
 
     # ------------------------------------------------------------------ server -> client
 

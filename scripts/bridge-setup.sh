@@ -2,8 +2,9 @@
 # Bridge-mode topology for tests and demos (SPEC §7), entirely inside network namespaces:
 #   zkmb-client (10.253.0.1, veth zc0) -- [zkmb-bridge: br0 10.253.0.254] -- zkmb-resolver (10.253.0.2, veth zr0)
 # In zkmb-bridge, bridged IPv4 TCP to/from port 853 goes to NFQUEUE $QUEUE (no --queue-bypass: while no
-# `zkmb middlebox --bridge $QUEUE` listens, DoT is dropped -- fail closed); IP fragments and IPv6 DoT are
-# dropped; everything else is bridged untouched.  These addresses exist only inside the namespaces.
+# `zkmb middlebox --bridge $QUEUE --allow 10.253.0.2` listens, DoT is dropped -- fail closed); IP
+# fragments and IPv6 DoT are dropped; everything else is bridged untouched.  These addresses exist only
+# inside the namespaces.
 # QUEUE is one queue number N (`zkmb middlebox --bridge N`) or a range N:M, installed as
 # `--queue-balance N:M` (`zkmb middlebox --bridge N:M`: one verifier process per queue; the kernel keeps
 # every packet of a connection, both directions, on one queue).

@@ -36,3 +36,12 @@ def test_quantile_helpers():
     for mod in (middlebox, e2e):
         assert mod._quantile(xs, 0.5) == 2.0
         assert mod._quantile(xs, 0.0) == 0.0 and mod._quantile(xs, 1.0) == 4.0
+
+
+def test_bridge_pps_skips_with_a_reason(monkeypatch):
+    """Not root: no namespaces touched, ``bridge_skipped`` says why (the measurement itself needs root and
+    the netns tests' namespace names, so it is exercised by ``zkmb bench middlebox`` run alone)."""
+    from zkmb.benchmarks import bridge_pps
+
+    monkeypatch.setattr(bridge_pps.os, "geteuid", lambda: 1000)
+    assert bridge_pps.measure(0.1) == {"bridge_skipped": "needs root (network namespaces, iptables)"}

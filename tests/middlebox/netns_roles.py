@@ -18,6 +18,7 @@ import time
 
 RESOLVER, MB = "10.253.0.2", "10.253.0.254"
 PROOF_PORT, ECHO_PORT = 8853, 7007
+ALLOWED = frozenset({RESOLVER})  # the bridges' resolver allowlist (SPEC §1)
 
 
 def _patch_codec():
@@ -64,7 +65,7 @@ def bridge(queue: str, q_deadline: str) -> None:
 
     async def main():
         v = Verifier({n: n for n in NAMES}, PolicyRoots(ROOT), check=fake_check)
-        b = Bridge(v, config=FlowConfig(q_deadline=float(q_deadline)))
+        b = Bridge(v, config=FlowConfig(q_deadline=float(q_deadline), resolvers=ALLOWED))
         await b.start_bridge(int(queue), (MB, PROOF_PORT))
         print("READY", flush=True)
         await asyncio.sleep(120)
@@ -82,7 +83,7 @@ def stand_in_bridge(q_deadline: float, queue: int):
 
     _patch_codec()
     v = Verifier({n: n for n in NAMES}, PolicyRoots(ROOT), check=fake_check)
-    return Bridge(v, config=FlowConfig(q_deadline=q_deadline))
+    return Bridge(v, config=FlowConfig(q_deadline=q_deadline, resolvers=ALLOWED))
 
 
 def real_bridge(key_dir: str, queue: int):
@@ -97,7 +98,7 @@ def real_bridge(key_dir: str, queue: int):
     loaded = load_keys(key_dir, ["co_chacha20", "pad_block", "q_64"], "verifier", against="manifest")
     keys = {protocol_name(name): vk for name, vk in loaded.items()}
     verifier = Verifier(keys, PolicyRoots(_small_policy().root))
-    config = FlowConfig(co_deadline=150.0, q_deadline=60.0)
+    config = FlowConfig(co_deadline=150.0, q_deadline=60.0, resolvers=ALLOWED)
     return Bridge(verifier, config=config, pool=VerifyPool(verifier, workers=1))
 
 
@@ -272,6 +273,59 @@ def client_real(cafile: str, key_dir: str) -> None:
     t.join(60)
     print("ANSWER", out["r"].answer[0].to_text(), flush=True)
     c.close()
+
+
+def stub_real(cafile: str, key_dir: str) -> None:
+    """The real stub service (ProvingUpstream + Listener, Groth16Prover) in the client namespace, queried
+    with dnspython over UDP on loopback: the bridge is transparent, so the stub's "relay" is the resolver
+    itself (RESOLVER:853) and its proof endpoint the bridge's MB:PROOF_PORT."""
+    import dns.edns
+    import dns.message
+    import dns.query
+    import dns.rcode
+    from zkmb.client_stub.listener import Listener
+    from zkmb.client_stub.prover import Groth16Prover
+    from zkmb.client_stub.upstream import ProvingUpstream
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(message)s")
+    policy = _small_policy()
+    prover = Groth16Prover.from_dir(key_dir, sizes=(64,))
+
+    async def ask(port: int, name: str) -> dns.message.Message:
+        q = dns.message.make_query(name, "A", use_edns=0)
+        return await asyncio.to_thread(dns.query.udp, q, "127.0.0.1", timeout=90, port=port)
+
+    async def main() -> None:
+        up = ProvingUpstream(
+            (RESOLVER, 853),
+            (MB, PROOF_PORT),
+            prover,
+            policy,
+            server_name=RESOLVER,
+            cafile=cafile,
+            pool_size=1,
+            pad_ahead=1,
+            connect_timeout=10.0,
+            answer_timeout=120.0,
+            ready_timeout=150.0,
+            background_process=False,  # one connection: its CO is proven in-process anyway
+        )
+        await up.start()
+        lst = Listener(up, policy, host="127.0.0.1", port=0, upstream_timeout=150.0)
+        try:
+            port, _ = await lst.start()
+            t0 = time.time()
+            r = await ask(port, "www.evil.test")  # before any proved connection exists: no packet needed
+            ede = [int(o.code) for o in r.options if isinstance(o, dns.edns.EDEOption)]
+            print("BLOCKED", dns.rcode.to_text(r.rcode()), ede, f"{time.time() - t0:.2f}s", flush=True)
+            r = await ask(port, "www.example.test")
+            print("ANSWER", r.answer[0].to_text(), f"{time.time() - t0:.1f}s", flush=True)
+            print(f"STATS blocked={lst.stats.blocked} upstream={lst.stats.upstream}", flush=True)
+        finally:
+            await lst.close()
+            await up.close()
+
+    asyncio.run(main())
 
 
 def _dot(cafile: str, timeout: float = 4):

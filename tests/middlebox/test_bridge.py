@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+
 import pytest
 from zkmb.circuits.query import size_class
 from zkmb.middlebox.bridge import Bridge
-from zkmb.middlebox.flow import FlowConfig
+from zkmb.middlebox.cli import serve
+from zkmb.middlebox.flow import Flow, FlowConfig, resolver_set
 from zkmb.middlebox.tcp import ACK, FIN, PSH, RST, SYN, build_packet, parse_packet
+
+from zkmb.errors import InvalidInput
 
 from .test_flow import COMM_K, _co, _pads, _q, _split
 
@@ -35,6 +41,7 @@ class Session:
 
     def __init__(self, verifier, clock, **cfg):
         self.sent: list[bytes] = []
+        cfg.setdefault("resolvers", frozenset({S[0]}))
         self.b = Bridge(
             verifier, config=FlowConfig(**cfg), clock=clock, inject=lambda raw, dst: self.sent.append(raw)
         )
@@ -194,3 +201,46 @@ def test_parse_queues():
     for bad in ("1:0", "x", "0:65536", "-1", "0:64", ""):
         with pytest.raises(InvalidInput):
             parse_queues(bad)
+
+
+def test_resolver_not_allowed_cut_at_the_first_packet(session, caplog):
+    s, other = session, ("10.253.0.3", 853)
+    with caplog.at_level("INFO", logger="zkmb.middlebox"):
+        assert s.feed(build_packet(C, other, CISN, 0, SYN)).verdict == "drop"
+    assert "what=syn n=- len=- action=block reason=resolver_not_allowed" in caplog.text
+    assert s.b.conns == {} and s.sent == []  # no state kept, nothing injected
+    # every later packet of that 4-tuple, either direction, is dropped (no flow), and so is a retried SYN
+    assert s.feed(build_packet(other, C, SISN, CISN + 1, SYN | ACK)).verdict == "drop"
+    assert s.feed(build_packet(C, other, CISN + 1, SISN + 1, ACK | PSH, b"\x16\x03\x01")).verdict == "drop"
+    assert s.feed(build_packet(C, other, CISN, 0, SYN)).verdict == "drop"
+    s.open()  # the allowed resolver is unaffected
+    assert (C, S) in s.b.conns
+
+
+def test_bridge_requires_a_resolver_allowlist(fake_verifier, clock):
+    for config in (None, FlowConfig()):
+        with pytest.raises(InvalidInput, match="resolver"):
+            Bridge(fake_verifier, config=config, clock=clock, inject=lambda raw, dst: None)
+    assert resolver_set(["10.0.0.1", "[::1]", "0:0::1"]) == {"10.0.0.1", "::1"}
+    for bad in ([], ["resolver.example"], ["10.0.0.256"]):
+        with pytest.raises(InvalidInput):
+            resolver_set(bad)
+
+
+def test_flow_admit_resolver(fake_verifier, clock):
+    free = Flow(fake_verifier, clock, FlowConfig())
+    assert free.admit_resolver("192.0.2.9") and not free.closed  # no allowlist: relay mode
+    cfg = FlowConfig(resolvers=resolver_set(["10.253.0.2"]))
+    assert Flow(fake_verifier, clock, cfg).admit_resolver("10.253.0.2")
+    for ip in ("10.253.0.3", "not an ip"):
+        f = Flow(fake_verifier, clock, cfg)
+        assert not f.admit_resolver(ip)
+        assert f.closed == "resolver not allowed" and f.decisions[-1].action == "block"
+
+
+@pytest.mark.parametrize("allow, why", [(None, "needs --allow"), (["dns.example"], "not an IP address")])
+def test_cli_bridge_mode_fails_closed_without_a_valid_allowlist(allow, why):
+    # refused before any key or policy file is read
+    args = argparse.Namespace(bridge="7", allow=allow, policy="/nonexistent", keys="/nonexistent")
+    with pytest.raises(InvalidInput, match=why):
+        asyncio.run(serve(args))

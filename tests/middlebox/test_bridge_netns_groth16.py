@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -79,3 +80,21 @@ def test_proofless_client_blocked_plain_tcp_passes(real_net):
     assert "ECHO plain tcp" in out
     assert "HANDSHAKE ok" in out
     assert "BLOCKED" in out and "ANSWER" not in out
+
+
+def test_real_stub_through_the_bridge(real_net):
+    """Issue #9: the actual stub service (ProvingUpstream + Listener, Groth16Prover) in zkmb-client,
+    queried with dnspython over UDP on loopback; the bridge is transparent, so the stub's relay address
+    is the resolver's own (10.253.0.2:853) and its proof endpoint the bridge's."""
+    cert, key_dir, log = real_net
+    verified = "action=forward reason=verified"
+    before = log.read_text().count(verified)
+    out = _client("stub_real", str(cert), str(key_dir), limit=200)
+    # the blocked name: NXDOMAIN + EDE 15 from the stub itself, asked before any proved connection existed
+    assert "BLOCKED NXDOMAIN [15]" in out, out
+    assert "ANSWER www.example.test. 300 IN A 192.0.2.1" in out, out
+    assert "STATS blocked=1 upstream=1" in out, out  # only the allowed name went upstream
+    deadline = time.time() + 5
+    while log.read_text().count(verified) == before and time.time() < deadline:
+        time.sleep(0.05)
+    assert log.read_text().count(verified) - before == 1  # exactly the one allowed query's record

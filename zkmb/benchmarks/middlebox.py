@@ -16,6 +16,11 @@ size class 64), and its CO, PAD and Q proofs are made with the demo's Groth16 ke
   that verified it, i.e. what the middlebox adds beyond verification itself (queueing for a worker,
   dispatch, the verdict's trip back to the loop, the flow's release); ``release_after_verify_*`` =
   release - end of its batch's computation alone.
+
+And, when run as root with the tools present, ``bridge_nondot_pps`` / ``bridge_nondot_pps_norules`` /
+``bridge_nondot_ratio``: UDP packets per second on a non-853 port through the bridge-mode namespaces
+with and without the NFQUEUE rules (:mod:`zkmb.benchmarks.bridge_pps`; it uses the netns tests'
+namespace names, so it runs alone: it reports ``bridge_skipped`` with the reason instead).
 """
 
 from __future__ import annotations
@@ -280,4 +285,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     out["meets_verify_target"] = out["verify_per_s_core"] >= TARGETS["target_verify_per_s_core"]
     out["meets_batch_target"] = out["batch_verify_per_s_core"] >= TARGETS["target_batch_verify_per_s_core"]
     out["meets_hold_target"] = out["hold_p50_ms"] <= TARGETS["target_hold_p50_ms"]
+    from .bridge_pps import measure
+
+    out.update(measure(5.0 if quick else 10.0))
     return out
