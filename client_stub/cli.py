@@ -28,9 +28,26 @@ def _cmd_stub(args: argparse.Namespace) -> int:
         from .prover import circuit_names
 
         state = args.state_dir or os.path.join(os.path.expanduser("~"), ".cache", "zkmb", "stub")
-        args.policy, args.keys = bootstrap(args.bootstrap, state, circuit_names("chacha20", args.sizes))
+        args.policy, args.keys = bootstrap(
+            args.bootstrap,
+            state,
+            circuit_names("chacha20", args.sizes),
+            verify=not args.allow_unverified_keys,
+        )
     elif not (args.policy and args.keys):
         raise SystemExit("zkmb stub: give --policy and --keys, or --bootstrap URL")
+    else:
+        from .bootstrap import check_keys
+        from .prover import circuit_names
+
+        if not args.allow_unverified_keys:  # the same check as after a bootstrap, cached by key digest
+            cache = os.path.join(os.path.expanduser("~"), ".cache", "zkmb", "keycheck")
+            check_keys(args.keys, circuit_names("chacha20", args.sizes), cache)
+    if args.allow_unverified_keys:
+        logging.getLogger("zkmb.stub").warning(
+            "proving keys NOT checked against an SRS (--allow-unverified-keys): a malformed key "
+            "could make the proofs leak the names you query"
+        )
     policy = load_policy(args.policy)  # refused unless the rules hash to the stated root
     prover = Groth16Prover.from_dir(args.keys, sizes=tuple(args.sizes))
 
@@ -90,4 +107,9 @@ def add_stub_commands(sub) -> None:
     p.add_argument("--rotation-interval", type=float, default=30.0, help="seconds between root checks")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="Q size classes to use")
     p.add_argument("--pool", type=int, default=2, help="DoT connections kept open")
+    p.add_argument(
+        "--allow-unverified-keys",
+        action="store_true",
+        help="skip the check of the proving keys against the published SRS (development only)",
+    )
     p.set_defaults(func=_cmd_stub)

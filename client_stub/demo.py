@@ -162,10 +162,20 @@ class _Ticker:
             self._thread.join(2)
 
 
-def prepare_keys(state_dir: str | os.PathLike, names: Sequence[str] = DEMO_CIRCUITS, out: Out = _say) -> Path:
+def prepare_keys(
+    state_dir: str | os.PathLike,
+    names: Sequence[str] = DEMO_CIRCUITS,
+    out: Out = _say,
+    *,
+    check: bool = True,
+) -> Path:
     """Groth16 keys for ``names`` in ``state_dir/keys`` (generated on first use, single-party setup
-    by :func:`zkmb.circuits.keys.generate_keys`; kept when current); returns the key directory."""
-    from zkmb.circuits.keys import generate_keys
+    by :func:`zkmb.circuits.keys.generate_keys`; kept when current); returns the key directory.
+
+    With ``check`` (the default) every proving key is then checked against the directory's SRS as a
+    client does before proving (:func:`zkmb.circuits.keys.verify_key_dir`; SPEC §8), the verdict
+    cached in ``state_dir/keycheck``; a key that fails raises and is never used."""
+    from zkmb.circuits.keys import generate_keys, verify_key_dir
 
     key_dir = Path(state_dir) / "keys"
     ticker = _Ticker()
@@ -183,8 +193,19 @@ def prepare_keys(state_dir: str | os.PathLike, names: Sequence[str] = DEMO_CIRCU
         elif step == "skipped":
             ticker.done(f"{name}: keys present ({elapsed:.1f} s to check)")
 
+    def checked(name: str, step: str, elapsed: float) -> None:
+        if step == "check":
+            slow = " (CO: ~30-60 s, once per key)" if name.startswith("co_") else ""
+            ticker.start(f"{name}: checking the proving key against the SRS{slow}")
+        else:
+            ticker.done(
+                f"{name}: key well formed ({'cached verdict' if step == 'cached' else f'{elapsed:.1f} s'})"
+            )
+
     try:
         generate_keys(key_dir, list(names), progress=progress)
+        if check:
+            verify_key_dir(key_dir, list(names), Path(state_dir) / "keycheck", progress=checked)
     finally:
         ticker.close()
     return key_dir

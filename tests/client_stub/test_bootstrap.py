@@ -291,3 +291,21 @@ def test_stub_refuses_keys_without_a_published_srs(tmp_path, keydir):
         assert (key_dir / "q_64.pk").is_file()
     finally:
         stop()
+
+
+def test_stub_cli_refuses_local_keys_it_cannot_check(tmp_path, keydir):
+    """``zkmb stub --keys DIR`` runs the same SRS check as a bootstrap: without srs.bin it stops with
+    the reason before opening anything."""
+    import subprocess
+    import sys
+
+    d = _served_copy(tmp_path, keydir)
+    (d / "srs.bin").unlink()
+    policy = tmp_path / "p.zkmbp"
+    _write_policy(policy, ["evil.example"])
+    cmd = [sys.executable, "-c", "from zkmb.cli import main; raise SystemExit(main())", "stub"]
+    cmd += ["--relay", "127.0.0.1:9", "--proof", "127.0.0.1:9", "--server-name", "localhost"]
+    cmd += ["--policy", str(policy), "--keys", str(d), "--sizes", "64", "--port", "0"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode != 0
+    assert "srs.bin" in r.stderr, r.stderr
