@@ -207,10 +207,14 @@ class Listener:
         return self._to_wire(query, resp, udp)
 
     def _error(self, query: dns.message.Message, rcode: int, ede: tuple[int, str] | None = None):
-        resp = dns.message.make_response(query)
+        """A response with ``rcode``; the EDE option (RFC 8914) and any OPT only when the query had EDNS
+        (RFC 6891 §7: no OPT in a reply to a query without one), as EDNS version 0 with our UDP payload
+        size and the query's DO bit."""
+        resp = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
         resp.set_rcode(rcode)
-        if ede is not None and query.edns >= 0:
-            resp.use_edns(0, 0, OUR_PAYLOAD, options=[dns.edns.EDEOption(ede[0], ede[1])])
+        if query.edns >= 0:
+            options = [dns.edns.EDEOption(ede[0], ede[1])] if ede is not None else []
+            resp.use_edns(0, query.ednsflags & dns.flags.DO, OUR_PAYLOAD, options=options)
         return resp
 
     async def _answer(self, query: dns.message.Message) -> dns.message.Message:
@@ -235,11 +239,8 @@ class Listener:
             if blocked is not None:
                 self.stats.blocked += 1
                 log.info("blocked %s by the %s: NXDOMAIN, nothing sent", q.text, blocked.describe())
-                # always carry EDE 15, even to a client without EDNS (it is ignored there)
-                resp = dns.message.make_response(query)
-                resp.set_rcode(dns.rcode.NXDOMAIN)
-                resp.use_edns(0, 0, OUR_PAYLOAD, options=[dns.edns.EDEOption(EDE_BLOCKED, "Blocked")])
-                return resp
+                # EDE 15 only to a client that sent OPT: RFC 6891 §7 forbids OPT in a reply to a query without
+                return self._error(query, dns.rcode.NXDOMAIN, (EDE_BLOCKED, "Blocked"))
         cached = self.cache.get(q.key)
         if cached is not None:
             self.stats.cache_hits += 1
@@ -284,7 +285,7 @@ class Listener:
 
     def _copy(self, query: dns.message.Message, upstream: dns.message.Message) -> dns.message.Message:
         """The client's response: its ID, question and EDNS; the upstream's rcode, flags and records."""
-        resp = dns.message.make_response(query)
+        resp = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
         resp.set_rcode(upstream.rcode())
         resp.flags |= upstream.flags & (dns.flags.AA | dns.flags.RA | dns.flags.AD)
         resp.answer = [r for r in upstream.answer]

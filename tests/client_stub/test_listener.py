@@ -119,6 +119,33 @@ def test_blocked_locally_with_ede15_nothing_upstream(policy, name):
     assert up.seen == []
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_blocked_without_edns_gets_no_opt(policy, transport):
+    """RFC 6891 §7: no OPT (hence no EDE) in the reply to a query without one; with EDNS (DO set) the
+    reply carries OPT version 0, our payload size, the DO bit echoed and EDE 15."""
+    import dns.asyncquery
+    import dns.flags
+    from zkmb.client_stub.listener import OUR_PAYLOAD
+
+    up = FakeUpstream()
+
+    async def body(udp, tcp):
+        plain = dns.message.make_query("x.evil.test", "A", use_edns=False)
+        edns = dns.message.make_query("x.evil.test", "A", use_edns=0, payload=4096, want_dnssec=True)
+        ask = dns.asyncquery.udp if transport == "udp" else dns.asyncquery.tcp
+        port = udp if transport == "udp" else tcp
+        return [await ask(q, "127.0.0.1", port=port, timeout=3) for q in (plain, edns)]
+
+    r_plain, r_edns = run(_with(Listener(up, policy, port=0), body))
+    assert r_plain.rcode() == dns.rcode.NXDOMAIN
+    assert r_plain.edns == -1 and r_plain.opt is None and r_plain.options == ()
+    assert r_edns.rcode() == dns.rcode.NXDOMAIN
+    assert r_edns.edns == 0 and r_edns.payload == OUR_PAYLOAD
+    assert r_edns.ednsflags & dns.flags.DO
+    assert [(o.code, o.text) for o in r_edns.options] == [(EDE_BLOCKED, "Blocked")]
+    assert up.seen == []
+
+
 def test_allowed_neighbour_is_forwarded(policy):
     up = FakeUpstream()
     lst = Listener(up, policy, port=0)

@@ -13,6 +13,7 @@ import secrets
 import time
 
 import dns.asyncquery
+import dns.edns
 import dns.message
 import dns.rcode
 import pytest
@@ -73,7 +74,7 @@ def token_frames(monkeypatch):
     monkeypatch.setattr(Proof, "from_bytes", classmethod(lambda cls, data: REGISTRY[bytes(data)]))
 
 
-async def _stack(cert_pair, upstream_port, policy, fn, *, prover=None, pool_size=2):
+async def _stack(cert_pair, upstream_port, policy, fn, *, prover=None, pool_size=2, **upstream_kw):
     verifier = Verifier({n: n for n in NAMES}, PolicyRoots(policy.root), check=fake_check)
     mb = Middlebox(verifier, ("127.0.0.1", upstream_port), config=FlowConfig())
     relay_port, proof_port = await mb.start(("127.0.0.1", 0), ("127.0.0.1", 0))
@@ -87,6 +88,7 @@ async def _stack(cert_pair, upstream_port, policy, fn, *, prover=None, pool_size
         pool_size=pool_size,
         answer_timeout=10,
         ready_timeout=20,
+        **upstream_kw,
     )
     await up.start()
     lst = Listener(up, policy, port=0, upstream_timeout=25)
@@ -162,3 +164,41 @@ def test_middlebox_unreachable_servfail_fast(cert_pair, policy22):
 
     r, dt = asyncio.run(body())
     assert r.rcode() == dns.rcode.SERVFAIL and dt < 2.0
+
+
+@pytest.mark.needs_system
+def test_stub_through_relay_to_unbound(tmp_path, policy22, token_frames):
+    """The real stub and the middlebox in relay mode in front of unbound (a real DoT resolver, local data
+    only): an allowed name is answered, a name unbound does not have is its NXDOMAIN (no EDE), a blocked
+    name is refused locally (NXDOMAIN + EDE 15) and never reaches the middlebox or unbound."""
+    from tests.tls.test_unbound import unbound
+
+    def ede(r):
+        return [o.code for o in r.options if isinstance(o, dns.edns.EDEOption)]
+
+    async def body(udp, tcp, mb, up):
+        r1 = await dns.asyncquery.udp(
+            dns.message.make_query("www.example.test", "A"), "127.0.0.1", port=udp, timeout=25
+        )
+        r2 = await dns.asyncquery.tcp(
+            dns.message.make_query("h3.example.test", "AAAA"), "127.0.0.1", port=tcp, timeout=25
+        )
+        r3 = await dns.asyncquery.udp(
+            dns.message.make_query("nosuch.example.test", "A"), "127.0.0.1", port=udp, timeout=25
+        )
+        upstream_before = up.timings.get("upstream", [])[:]
+        r4 = await dns.asyncquery.udp(
+            dns.message.make_query("a.evil.test", "A", use_edns=0), "127.0.0.1", port=udp, timeout=5
+        )
+        return r1, r2, r3, r4, len(upstream_before), len(up.timings.get("upstream", [])), mb
+
+    with unbound(tmp_path, "chacha20") as (port, cert):
+        r1, r2, r3, r4, n_before, n_after, mb = asyncio.run(
+            _stack((cert, None), port, policy22, body, pool_size=1)
+        )
+    assert r1.rcode() == dns.rcode.NOERROR and [rd.to_text() for rd in r1.answer[0]] == ["192.0.2.1"]
+    assert r2.rcode() == dns.rcode.NOERROR and r2.answer[0][0].to_text() == "2001:db8::3"
+    assert r3.rcode() == dns.rcode.NXDOMAIN and ede(r3) == []  # unbound's own answer, proven and relayed
+    assert r4.rcode() == dns.rcode.NXDOMAIN and ede(r4) == [15]  # refused by the stub itself
+    assert n_before == n_after == 3  # the blocked name never went upstream
+    assert mb._counter == 1  # one relay flow carried all three

@@ -11,6 +11,15 @@ generated names of typical shapes and lengths (size classes 64 and 128), none of
 * ``added_p50_ms`` / ``added_p99_ms``: per distinct (uncached) name, the stub's latency minus the same
   query's latency straight to the resolver over one kept-open DoT connection without proofs; queries
   one at a time, ``GAP_S`` apart (a user's pace: the stub's background PAD proofs keep ahead).
+* ``breakdown_ms``: where the stub's latency goes, p50 per part over the latency queries (the parts
+  add up to about ``stub_p50_ms``): ``listener`` (UDP, parsing, the local policy check, minus the
+  upstream part), ``pad_wait`` (waiting for PAD proofs the record needs; 0 when kept ahead),
+  ``q_queue`` (waiting for the proving worker), ``q_witness`` (Q assignment and witness solving),
+  ``q_prove`` (Groth16: NTTs and MSMs), ``release_wait`` (earlier records first), ``response``
+  (record sent to DNS answer: the middlebox holds it until the Q proof is verified, then resolver
+  round trip), and ``direct`` (the same query straight over DoT, subtracted for ``added``);
+  ``q_accept`` (Q proof sent to the middlebox's Accepted: transport and verification) overlaps
+  ``response``.  ``pads_promoted``: PADs a query had to wait for (0 in the steady state).
 * ``qps``: distinct uncached names answered per second with ``clients`` concurrent clients, each
   sending its next query as soon as the previous one is answered.
 """
@@ -59,6 +68,21 @@ def _addresses(r) -> list[str]:
     return [rd.to_text() for rrset in r.answer for rd in rrset]
 
 
+def _breakdown(phase: dict[str, list[float]], stub: list[float], direct: list[float]) -> dict[str, float]:
+    """p50 (ms) per part of the latency queries' time (see the module docstring)."""
+    ms = 1e3
+    up = phase.get("upstream", [])
+    out: dict[str, float] = {}
+    if len(up) == len(stub):
+        out["listener"] = _quantile([s - u for s, u in zip(stub, up, strict=True)], 0.5) * ms
+    for part in ("pad_wait", "q_queue", "q_witness", "q_prove", "release_wait", "response", "q_accept"):
+        if phase.get(part):
+            out[part] = _quantile(phase[part], 0.5) * ms
+    out["direct"] = _quantile(direct, 0.5) * ms
+    out["pads_promoted"] = len(phase.get("pad_promoted", []))
+    return out
+
+
 async def _measure(stack, static, lat_names, qps_names, clients) -> dict[str, Any]:
     out: dict[str, Any] = {}
     # first answer: the stub's first query waits for the proved connection
@@ -72,6 +96,9 @@ async def _measure(stack, static, lat_names, qps_names, clients) -> dict[str, An
 
     # latency, one query at a time through the stub, then the same names straight over DoT
     names = lat_names[1:]
+    timings = stack.upstream.timings
+    await asyncio.sleep(GAP_S)  # the first query's look-ahead PADs
+    mark = {k: len(v) for k, v in timings.items()}
     stub = []
     for name in names:
         await asyncio.sleep(GAP_S)
@@ -79,6 +106,8 @@ async def _measure(stack, static, lat_names, qps_names, clients) -> dict[str, An
         if _addresses(r) != [static[name]]:
             raise ZkmbError(f"e2e benchmark: {name}: {dns.rcode.to_text(r.rcode())}")
         stub.append(dt)
+    await asyncio.sleep(0.2)  # late Accepted answers (q_accept)
+    phase = {k: v[mark.get(k, 0) :] for k, v in timings.items()}
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, stack.direct_dot, names[:1])  # warm the path
     direct = await loop.run_in_executor(None, stack.direct_dot, names)
@@ -93,6 +122,11 @@ async def _measure(stack, static, lat_names, qps_names, clients) -> dict[str, An
             "stub_p99_ms": _quantile(stub, 0.99) * ms,
             "direct_p50_ms": _quantile(direct, 0.5) * ms,
             "direct_p99_ms": _quantile(direct, 0.99) * ms,
+            "breakdown_ms": _breakdown(phase, stub, direct),
+            # per-query samples for the report's latency CDF (zkmb.benchmarks.report)
+            "stub_samples_ms": [round(s * ms, 3) for s in stub],
+            "direct_samples_ms": [round(d * ms, 3) for d in direct],
+            "added_samples_ms": [round(a * ms, 3) for a in added],
         }
     )
 
@@ -116,7 +150,9 @@ async def _measure(stack, static, lat_names, qps_names, clients) -> dict[str, An
     wall = time.perf_counter() - t0
     out.update({"qps": ok / wall, "qps_clients": clients, "qps_queries": ok, "qps_failed": failed})
     for what, ts in sorted(stack.upstream.timings.items()):
-        if what != "co":
+        if what == "co" or what not in ("pad", "q_64", "q_128"):
+            continue
+        if ts:
             out[f"prove_{what}_p50_ms"] = statistics.median(ts) * ms
     out["middlebox_flows_opened"] = stack.middlebox._counter
     return out
@@ -141,7 +177,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     state.mkdir(parents=True, exist_ok=True)
     cert, key = ensure_certificate(state)
     policy = prepare_policy(state, default_blocklist_dir(), out=quiet)
-    key_dir = prepare_keys(state, out=quiet)
+    key_dir = prepare_keys(state, out=quiet, check=False)  # the demo and its test check them
     names = bench_names(n_lat + n_qps, "b")
     blocked = [n for n in names if check_name(policy, n) is not None]
     if blocked:
