@@ -207,10 +207,15 @@ async def _hold(rec: Recorded, verifier, flows: int, rate: float, seed: int = 1)
 
     try:
         await until(lambda: all(f.comm_k is not None for f in fs), "CO verification")
-        for f in fs:
-            for n, (comm_pad, proof) in enumerate(rec.pads):
-                f.pad(n, 0, comm_pad, proof)
-        await until(lambda: all(len(f._pads) == n_rec for f in fs), "PAD verification")
+        # PADs are set-up, not what is measured: send them in groups that fit the pool's queue (a
+        # full queue refuses a proof with "overloaded, resend later", fail closed)
+        group = max(1, (pool.max_queue // 2) // max(1, len(rec.pads)))
+        for g in range(0, len(fs), group):
+            part = fs[g : g + group]
+            for f in part:
+                for n, (comm_pad, proof) in enumerate(rec.pads):
+                    f.pad(n, 0, comm_pad, proof)
+            await until(lambda part=part: all(len(f._pads) == n_rec for f in part), "PAD verification")
         for f, fv in zip(fs, fvs, strict=True):
             f.take_answers()
             fv.new.clear()

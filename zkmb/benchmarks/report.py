@@ -180,6 +180,18 @@ def summary_rows(doc: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+_BREAKDOWN_PARTS = (
+    ("listener", "stub: DNS listener and local policy check"),
+    ("pad_wait", "waiting for PAD proofs"),
+    ("q_queue", "waiting for the proving thread"),
+    ("q_witness", "witness (Q assignment and solve)"),
+    ("q_prove", "Q proof (NTTs and MSMs)"),
+    ("release_wait", "waiting for earlier records"),
+    ("response", "record sent → answer (transport, middlebox verification and hold, resolver)"),
+)
+_PROVER_STEPS = (("qap_ntt", "NTTs (QAP)"), ("msm_g1", "G1 MSMs"), ("msm_g2", "G2 MSM"))
+
+
 def latency_budget(doc: dict[str, Any]) -> dict[str, Any] | None:
     """One query's added latency in parts: e2e's own ``breakdown_ms`` when present, else a composition of
     other suites' medians (labelled as such).  ``{"source", "parts": [(name, ms)], "largest", "total_ms",
@@ -190,9 +202,31 @@ def latency_budget(doc: dict[str, Any]) -> dict[str, Any] | None:
     parts: list[tuple[str, float]] = []
     source = ""
     bd = e2e.get("breakdown_ms")
+    notes: list[str] = []
     if isinstance(bd, dict) and any(_num(v) for v in bd.values()):
-        parts = [(str(k), float(v)) for k, v in bd.items() if _num(v)]
+        # the critical path of one query, in order; `direct` (the same query over plain DoT) is the
+        # baseline subtracted from the sum, `q_accept` overlaps `response`, `pads_promoted` is a count
+        for key, label in _BREAKDOWN_PARTS:
+            if _num(bd.get(key)):
+                parts.append((label, float(bd[key])))
+        if _num(bd.get("direct")):
+            parts.append(("minus the same query over plain DoT (`direct`)", -float(bd["direct"])))
         source = "e2e suite, `breakdown_ms` (medians per part over the latency queries of one run)"
+        pp = st.get("q_64_prove_parts_ms") or {}
+        split = [(label, pp[k]) for k, label in _PROVER_STEPS if _num(pp.get(k))]
+        if split:
+            notes.append(
+                "The Q proof's steps, timed alone by the statements suite (Q-64): "
+                + ", ".join(f"{label} {_fmt(ms, 'ms')}" for label, ms in split)
+                + "."
+            )
+        if _num(bd.get("q_accept")):
+            notes.append(
+                f"Proof sent → middlebox's Accepted (verification plus transport, inside `response`): "
+                f"{_fmt(bd['q_accept'], 'ms')}."
+            )
+        if _num(mb.get("verify_ms")):
+            notes.append(f"One Q-64 verification alone (middlebox suite): {_fmt(mb['verify_ms'], 'ms')}.")
     else:
         pp = st.get("q_64_prove_parts_ms") or {}
         if _num(st.get("q_64_solve_s")):
@@ -222,6 +256,7 @@ def latency_budget(doc: dict[str, Any]) -> dict[str, Any] | None:
         "largest": largest[0],
         "total_ms": sum(p[1] for p in parts),
         "added_p50_ms": e2e.get("added_p50_ms"),
+        "notes": notes,
     }
 
 
@@ -615,6 +650,13 @@ def render_markdown(
         w.append(
             "Wall time per suite: " + ", ".join(f"{k} {v:.0f} s" for k, v in wall.items() if _num(v)) + ".\n"
         )
+    for area, r in (meta.get("reruns") or {}).items():
+        if isinstance(r, dict):
+            dirty = " with uncommitted changes" if r.get("dirty") else ""
+            w.append(
+                f"The {area} suite was re-run on its own ({r.get('started', '?')} UTC, commit "
+                f"`{str(r.get('commit', '?'))[:12]}`{dirty}): {r.get('reason', '')}\n"
+            )
 
     w.append("## Summary against the targets of issues #2-#9\n")
     w.append(
@@ -628,7 +670,9 @@ def render_markdown(
         w.append("No data: the e2e, statements and middlebox suites did not run or failed.\n")
     else:
         tot = lb["total_ms"] or 1.0
-        rows = [[name, _fmt(ms, "ms"), f"{100 * ms / tot:.0f}%"] for name, ms in lb["parts"]]
+        rows = [
+            [name, _fmt(ms, "ms"), f"{100 * ms / tot:.0f}%" if ms >= 0 else ""] for name, ms in lb["parts"]
+        ]
         w.append(f"Source: {lb['source']}.\n")
         w.append(_table(["part", "time", "share"], rows) + "\n")
         extra = ""
@@ -638,6 +682,10 @@ def render_markdown(
             f"The largest part is **{lb['largest']}**; the parts add up to "
             f"{_fmt(lb['total_ms'], 'ms')}.{extra}\n"
         )
+        for note in lb.get("notes", []):
+            w.append(f"- {note}")
+        if lb.get("notes"):
+            w.append("")
 
     captions = {
         "prover_scaling": "Prover time against constraint count, zkmb and snarkjs on the same R1CS and key.",
