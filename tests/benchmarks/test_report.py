@@ -129,9 +129,22 @@ def test_full_report_writes_markdown_and_figures(tmp_path):
 
 def test_budget_uses_e2e_breakdown_when_present():
     doc = full_doc()
-    doc["areas"]["e2e"]["breakdown_ms"] = {"witness": 20.0, "prove": 250.0, "transport": 1.0, "hold": 2.0}
+    doc["areas"]["e2e"]["breakdown_ms"] = {
+        "listener": 1.0,
+        "q_witness": 20.0,
+        "q_prove": 250.0,
+        "response": 4.0,
+        "q_accept": 3.0,  # overlaps response: a note, not a part
+        "direct": 2.0,  # the baseline: subtracted
+        "pads_promoted": 0,  # a count
+        "new_part": 5.0,  # an unknown part still shows
+    }
     lb = report.latency_budget(doc)
-    assert lb["largest"] == "prove" and lb["total_ms"] == 273.0 and "breakdown_ms" in lb["source"]
+    assert lb["largest"] == "Q proof (NTTs and MSMs)" and "breakdown_ms" in lb["source"]
+    assert lb["total_ms"] == 1.0 + 20.0 + 250.0 + 4.0 + 5.0 - 2.0
+    names = [name for name, _ in lb["parts"]]
+    assert "new_part" in names and not any("q_accept" in n or "pads_promoted" in n for n in names)
+    assert any("Accepted" in note for note in lb["notes"])
 
 
 def test_missing_failed_and_skipped_areas(tmp_path):

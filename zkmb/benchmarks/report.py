@@ -209,6 +209,8 @@ def latency_budget(doc: dict[str, Any]) -> dict[str, Any] | None:
         for key, label in _BREAKDOWN_PARTS:
             if _num(bd.get(key)):
                 parts.append((label, float(bd[key])))
+        known = {k for k, _ in _BREAKDOWN_PARTS} | {"direct", "q_accept", "pads_promoted"}
+        parts += [(str(k), float(v)) for k, v in bd.items() if k not in known and _num(v)]
         if _num(bd.get("direct")):
             parts.append(("minus the same query over plain DoT (`direct`)", -float(bd["direct"])))
         source = "e2e suite, `breakdown_ms` (medians per part over the latency queries of one run)"
