@@ -42,7 +42,7 @@ from .metrics import Metrics
 from .relay import Middlebox
 from .tcp import ACK, FIN, RST, SYN, Packet, Status, Stream, build_packet, parse_packet
 from .verifier import Verifier
-from .workers import FlowVerifier, VerifyPool
+from .workers import VerifyPool
 
 __all__ = ["Bridge", "DOT_PORT"]
 
@@ -200,18 +200,7 @@ class Bridge(Middlebox):
             if c is not None or not self._admit(p.src[0]):
                 pkt.drop()
                 return
-            self._counter += 1
-            verifier = self.verifier
-            if self.pool is not None:
-                verifier = FlowVerifier(self.pool, lambda: self._wake(key))
-            flow = Flow(
-                verifier,
-                self.clock,
-                self.config,
-                seen_randoms=self.randoms,
-                flow_id=str(self._counter),
-                on_decision=self._observe,
-            )
+            flow = self._new_flow(key)
             if not flow.admit_resolver(p.dst[0]):
                 pkt.drop()  # logged by the core; no state kept: every later packet is dropped too
                 return

@@ -164,19 +164,8 @@ class Middlebox:
             log.info("flow=- what=accept client=%s action=block reason=banned_or_too_many_flows", ip)
             writer.close()
             return
-        self._counter += 1
         key = (tuple(peer), tuple(local))
-        verifier = self.verifier
-        if self.pool is not None:
-            verifier = FlowVerifier(self.pool, lambda: self._wake(key))
-        flow = Flow(
-            verifier,
-            self.clock,
-            self.config,
-            seen_randoms=self.randoms,
-            flow_id=str(self._counter),
-            on_decision=self._observe,
-        )
+        flow = self._new_flow(key)
         conn = _Conn(flow, writer)
         self.conns[key] = conn
         try:
@@ -213,6 +202,22 @@ class Middlebox:
                 await asyncio.sleep(0.05 if due is None else max(0.0, min(0.5, due - self.clock())) + 0.001)
                 conn.flow.tick()
                 self._sync(key, conn)
+
+    def _new_flow(self, key) -> Flow:
+        """A fresh flow core for the connection ``key``: its verifier (the worker pool's, waking this
+        connection when a verdict arrives, or the synchronous one), numbered, decisions observed."""
+        self._counter += 1
+        verifier = self.verifier
+        if self.pool is not None:
+            verifier = FlowVerifier(self.pool, lambda: self._wake(key))
+        return Flow(
+            verifier,
+            self.clock,
+            self.config,
+            seen_randoms=self.randoms,
+            flow_id=str(self._counter),
+            on_decision=self._observe,
+        )
 
     def _wake(self, key) -> None:
         """Verdicts for this flow are in: re-run its pending checks and move what that released."""
