@@ -599,7 +599,10 @@ class Flow:
                 self.comm_k, n, j, comm_pad, next_record=self._low, window=self.config.pad_window
             )
         except InvalidInput as e:
-            self._answer(Answer("pad", False, str(e), n if isinstance(n, int) else 0, 0))
+            # echo the client's (n, j) so it can match the answer, where they fit the wire (u64, u8)
+            n_echo = n if isinstance(n, int) and 0 <= n < 1 << 64 else 0
+            j_echo = j if isinstance(j, int) and 0 <= j < 256 else 0
+            self._answer(Answer("pad", False, str(e), n_echo, j_echo))
             return
         ok = self.verifier.verify(pad_name(self.view.suite.name), public, proof)
         if ok is None:

@@ -143,7 +143,8 @@ def test_proof_for_another_flow_is_rejected_without_closing(recorded, fake_verif
     # PAD outside the window / bad j: rejected
     for n, j in ((65, 0), (0, 7)):
         flow_b.pad(n, j, 5, FakeProof("pad_aes128gcm", ()))
-        assert not flow_b.take_answers()[0].accepted
+        ans = flow_b.take_answers()[0]
+        assert not ans.accepted and (ans.n, ans.j) == (n, j)  # echoed, so the client can match it
     assert not flow_b.closed
 
 
