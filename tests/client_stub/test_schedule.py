@@ -114,6 +114,12 @@ class BackgroundCoProver(FakeProver):
     def spawn_background(self):
         return self.bg
 
+    def co(self, session):
+        # a CO takes seconds for real; an instant stand-in would let the first connection be ready
+        # before the second one's handshake ends, making that start-up CO a "replacement" (a race)
+        time.sleep(1.0)
+        return super().co(session)
+
 
 def test_replacement_co_goes_background_and_escalates(cert_pair, policy22, token_frames):  # noqa: F811
     """Start-up COs are proven in-process; a replacement connection's CO (another one serving) goes to the
