@@ -39,6 +39,7 @@ __all__ = [
     "write_ptau",
     "ptau_new",
     "ptau_contribute",
+    "ptau_single",
     "ptau_verify",
     "ptau_prepare_phase2",
     "first_challenge_hash",
@@ -470,20 +471,31 @@ def ptau_contribute(
     for x in (t, a, b):
         if not 0 < x < R:
             raise InvalidInput("ptau: contribution secrets must be in [1, r)")
-    challenge = _last_challenge(pt)
+    n = 2**pt.power
+    new = Ptau(
+        pt.power,
+        pt.ceremony_power,
+        f.g1_mul(pt.tau_g1, _powers(t, 1, 2 * n - 1)),
+        f.g2_mul(pt.tau_g2, _powers(t, 1, n)),
+        f.g1_mul(pt.alpha_tau_g1, _powers(t, a, n)),
+        f.g1_mul(pt.beta_tau_g1, _powers(t, b, n)),
+        f.g2_mul(pt.beta_g2[None], [b])[0],
+        list(pt.contributions),
+    )
+    return _with_record(new, t, a, b, name)
+
+
+def _with_record(new: Ptau, t: int, a: int, b: int, name: str) -> Ptau:
+    """Append the contribution record of secrets (t, a, b) to ``new``, whose sections already carry them
+    (proofs of knowledge bound to the previous challenge, response and next-challenge hashes)."""
+    f = _fast()
+    challenge = _last_challenge(new)  # the record is not appended yet: the previous one's
     key_g1, key_g2 = [], []
     for pers, x in enumerate((t, a, b)):
         s = 1 + secrets.randbelow(R - 1)
         g1_s, g1_sx = f.g1_mul_generator([s, s * x % R])
         key_g1 += [g1_s, g1_sx]
         key_g2.append(f.g2_mul(_g2_sp(pers, challenge, g1_s, g1_sx)[None], [x])[0])
-    n = 2**pt.power
-    tau_g1 = f.g1_mul(pt.tau_g1, _powers(t, 1, 2 * n - 1))
-    tau_g2 = f.g2_mul(pt.tau_g2, _powers(t, 1, n))
-    alpha = f.g1_mul(pt.alpha_tau_g1, _powers(t, a, n))
-    beta = f.g1_mul(pt.beta_tau_g1, _powers(t, b, n))
-    beta_g2 = f.g2_mul(pt.beta_g2[None], [b])[0]
-    new = Ptau(pt.power, pt.ceremony_power, tau_g1, tau_g2, alpha, beta, beta_g2, list(pt.contributions))
     resp = _Blake2b().update(challenge)
     for _, arr in new.point_sections():
         resp.update(_compressed(arr))
@@ -498,10 +510,80 @@ def ptau_contribute(
         nb = name[:64].encode()[:255]
         params = bytes([1, len(nb)]) + nb
     rec = PtauContribution(
-        tau_g1[1], tau_g2[1], alpha[0], beta[0], beta_g2, kg1, kg2, partial, nxt.digest(), 0, params
+        new.tau_g1[1],
+        new.tau_g2[1],
+        new.alpha_tau_g1[0],
+        new.beta_tau_g1[0],
+        new.beta_g2,
+        kg1,
+        kg2,
+        partial,
+        nxt.digest(),
+        0,
+        params,
     )
     new.contributions.append(rec)
     return new
+
+
+def ptau_single(
+    power: int, *, name: str = "", secrets_: tuple[int, int, int] | None = None, prepare: bool = True
+) -> Ptau:
+    """``ptau_prepare_phase2(ptau_contribute(ptau_new(power)))`` computed fast: with a single
+    contribution every point is a known multiple of a generator, so the powers and the Lagrange
+    sections (scalar inverse NTTs of the powers) are made with the fixed-base comb instead of
+    variable-base and group-FFT work (seconds instead of hours at power 18-21).  Every section equals the
+    slow path's with the same secrets (tested; the record's proofs of knowledge use fresh randomness
+    either way) and the file passes :func:`ptau_verify`; OS randomness when ``secrets_`` is None.
+    A one-party phase 1: for benchmarks, development and an operator's own keys (whose client check
+    needs well-formedness only, docs/setup.md), not a ceremony."""
+    from ..algebra import fast as F
+    from ..algebra.fast import curves as C
+
+    if not 1 <= power <= FR_TWO_ADICITY - 1:
+        raise InvalidInput(f"ptau: power {power} out of range")
+    if secrets_ is None:
+        secrets_ = tuple(1 + secrets.randbelow(R - 1) for _ in range(3))  # type: ignore[assignment]
+    t, a, b = secrets_
+    # the sections first (the record's hashes cover them), then the record as a contribution makes it
+    n = 2**power
+
+    def comb_g1(vals: np.ndarray) -> np.ndarray:
+        return C._G1.mul_generator_limbs(F.fr_from_mont_limbs(vals))
+
+    def comb_g2(vals: np.ndarray) -> np.ndarray:
+        return C._G2.mul_generator_limbs(F.fr_from_mont_limbs(vals))
+
+    pw = F.fr_from_ints(_powers(t, 1, 2 * n))  # tau^0 .. tau^(2n-1) (the last only for Lagrange)
+    a_pw = F.fr_mul(pw[:n], np.tile(F.fr_from_ints([a]), (n, 1)))
+    b_pw = F.fr_mul(pw[:n], np.tile(F.fr_from_ints([b]), (n, 1)))
+    pt = Ptau(
+        power,
+        power,
+        comb_g1(pw[: 2 * n - 1]),
+        comb_g2(pw[:n]),
+        comb_g1(a_pw),
+        comb_g1(b_pw),
+        F.g2_mul_generator([b])[0],
+    )
+    pt = _with_record(pt, t, a, b, name)
+    if not prepare:
+        return pt
+    lag = {}
+    for sid, src, kmax, comb in (
+        (12, pw[: 2 * n - 1], power + 1, comb_g1),
+        (13, pw[:n], power, comb_g2),
+        (14, a_pw, power, comb_g1),
+        (15, b_pw, power, comb_g1),
+    ):
+        blocks = []
+        for j in range(kmax + 1):
+            m = 2**j
+            block = np.zeros((m, 4), dtype=np.uint64)
+            block[: min(m, src.shape[0])] = src[:m]  # tauG1's missing last power counts as 0
+            blocks.append(comb(F.intt(block)) if m > 1 else comb(block))
+        lag[sid] = np.ascontiguousarray(np.concatenate(blocks))
+    return replace(pt, lagrange=lag)
 
 
 # --------------------------------------------------------------------------- verification
