@@ -6,6 +6,9 @@ build, from the wire alone, the same public inputs the test derives independentl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -68,3 +71,31 @@ def recorded(mb_cert_pair):
         return cache[(suite, hrr)]
 
     return get
+
+
+@contextlib.contextmanager
+def running_relay(verifier, upstream_port: int, *, pool: bool = False, metrics=None, **cfg):
+    """A relay-mode Middlebox on 127.0.0.1 (ephemeral relay and proof ports) running in its own event-loop
+    thread, with a two-worker verification pool when ``pool``; yields ``(mb, (relay_port, proof_port))``."""
+    from zkmb.middlebox.flow import FlowConfig
+    from zkmb.middlebox.relay import Middlebox
+    from zkmb.middlebox.workers import VerifyPool
+
+    loop = asyncio.new_event_loop()
+    mb = Middlebox(
+        verifier,
+        ("127.0.0.1", upstream_port),
+        config=FlowConfig(**cfg),
+        pool=VerifyPool(verifier, workers=2) if pool else None,
+        metrics=metrics,
+    )
+    ports = loop.run_until_complete(mb.start(("127.0.0.1", 0), ("127.0.0.1", 0)))
+    t = threading.Thread(target=loop.run_forever, daemon=True)
+    t.start()
+    try:
+        yield mb, ports
+    finally:
+        asyncio.run_coroutine_threadsafe(mb.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)
+        loop.close()

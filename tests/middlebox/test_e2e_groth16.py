@@ -7,8 +7,6 @@ the proof channel.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
 import threading
 import time
@@ -20,7 +18,6 @@ from zkmb.circuits.pad import pad_circuit
 from zkmb.circuits.query import query_circuit
 from zkmb.circuits.query_witness import QueryBlocked, query_assignment
 from zkmb.circuits.witness import co_assignment, pad_assignment
-from zkmb.middlebox.flow import FlowConfig
 from zkmb.middlebox.messages import (
     Accepted,
     Announce,
@@ -33,9 +30,7 @@ from zkmb.middlebox.messages import (
     to_wire,
 )
 from zkmb.middlebox.metrics import Metrics
-from zkmb.middlebox.relay import Middlebox
 from zkmb.middlebox.verifier import PolicyRoots, Verifier
-from zkmb.middlebox.workers import VerifyPool
 
 from zkmb.errors import ZkmbError
 from zkmb.groth16.prover import prove
@@ -45,6 +40,7 @@ from zkmb.policy.rules import name_key
 from zkmb.tls import DotClient, TlsClientConfig
 
 from ..tls.conftest import embedded
+from .conftest import running_relay
 
 pytestmark = pytest.mark.slow
 
@@ -66,25 +62,6 @@ def real_keys():
 def e2e_policy():
     rs = [Rule(name_key(n), k, n, "test", i + 1) for i, (n, k) in enumerate(RULES)]
     return policy_from_rules(normalise(rs))
-
-
-@contextlib.contextmanager
-def relay(verifier, upstream_port, metrics, **cfg):
-    loop = asyncio.new_event_loop()
-    pool = VerifyPool(verifier, workers=2)
-    mb = Middlebox(
-        verifier, ("127.0.0.1", upstream_port), config=FlowConfig(**cfg), pool=pool, metrics=metrics
-    )
-    ports = loop.run_until_complete(mb.start(("127.0.0.1", 0), ("127.0.0.1", 0)))
-    t = threading.Thread(target=loop.run_forever, daemon=True)
-    t.start()
-    try:
-        yield mb, ports
-    finally:
-        asyncio.run_coroutine_threadsafe(mb.close(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(5)
-        loop.close()
 
 
 class _Channel:
@@ -169,7 +146,10 @@ def test_real_proofs_end_to_end(mb_cert_pair, real_keys, e2e_policy):
     metrics = Metrics()
     with (
         embedded(mb_cert_pair) as r,
-        relay(verifier, r.port, metrics, co_deadline=600, q_deadline=20) as (mb, (port, pport)),
+        running_relay(verifier, r.port, pool=True, metrics=metrics, co_deadline=600, q_deadline=20) as (
+            mb,
+            (port, pport),
+        ),
     ):
         r._resolver.idle_timeout = 600  # CO proving on a shared CI machine takes a while
         prover = _Prover(real_keys, e2e_policy)

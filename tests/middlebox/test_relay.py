@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import threading
 import time
@@ -12,7 +11,6 @@ import dns.message
 import pytest
 from zkmb.circuits.public import co_public_inputs, pad_public_inputs, parse_channel
 from zkmb.circuits.query import query_public_inputs, size_class
-from zkmb.middlebox.flow import FlowConfig
 from zkmb.middlebox.messages import Accepted, Announce, CoMsg, PadMsg, QMsg, from_wire, split_frame, to_wire
 from zkmb.middlebox.relay import Middlebox
 
@@ -20,30 +18,7 @@ from zkmb.errors import ZkmbError
 from zkmb.tls import DotClient, TlsClientConfig
 
 from ..tls.conftest import embedded
-from .conftest import ROOT, FakeProof
-
-
-@contextlib.contextmanager
-def relay(verifier, upstream_port, pool=False, **cfg):
-    from zkmb.middlebox.workers import VerifyPool
-
-    loop = asyncio.new_event_loop()
-    mb = Middlebox(
-        verifier,
-        ("127.0.0.1", upstream_port),
-        config=FlowConfig(**cfg),
-        pool=VerifyPool(verifier, workers=2) if pool else None,
-    )
-    ports = loop.run_until_complete(mb.start(("127.0.0.1", 0), ("127.0.0.1", 0)))
-    t = threading.Thread(target=loop.run_forever, daemon=True)
-    t.start()
-    try:
-        yield mb, ports
-    finally:
-        asyncio.run_coroutine_threadsafe(mb.close(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(5)
-        loop.close()
+from .conftest import ROOT, FakeProof, running_relay
 
 
 def _client(cert_pair, port):
@@ -82,7 +57,7 @@ def fake_frames(monkeypatch):
 
 
 def test_client_without_proofs_gets_nothing_through(mb_cert_pair, fake_verifier):
-    with embedded(mb_cert_pair) as r, relay(fake_verifier, r.port, q_deadline=0.5) as (mb, (port, _)):
+    with embedded(mb_cert_pair) as r, running_relay(fake_verifier, r.port, q_deadline=0.5) as (mb, (port, _)):
         c = _client(mb_cert_pair, port)
         c.connect()  # the handshake passes (it is admitted by SPEC §2)
         with pytest.raises((ZkmbError, OSError)):
@@ -94,7 +69,7 @@ def test_client_without_proofs_gets_nothing_through(mb_cert_pair, fake_verifier)
 
 @pytest.mark.parametrize("pool", [False, True], ids=["inline", "pool"])
 def test_query_with_proofs_passes(mb_cert_pair, fake_verifier, fake_frames, pool):
-    with embedded(mb_cert_pair) as r, relay(fake_verifier, r.port, pool=pool) as (mb, (port, pport)):
+    with embedded(mb_cert_pair) as r, running_relay(fake_verifier, r.port, pool=pool) as (mb, (port, pport)):
         c = _client(mb_cert_pair, port)
         c.connect()
         cap = c.capture
