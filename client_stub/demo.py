@@ -73,8 +73,11 @@ def default_state_dir() -> Path:
 
 
 def default_blocklist_dir() -> Path:
-    """``../shared/data/blocklists`` relative to the repository root (this file's package's parent)."""
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "blocklists"
+    """``../shared/data/blocklists`` beside the repository (:func:`zkmb.shared.shared_dir`)."""
+    from zkmb.shared import shared_dir
+
+    base = shared_dir()
+    return (base if base is not None else Path("..") / "shared") / "data" / "blocklists"
 
 
 def _say(text: str) -> None:

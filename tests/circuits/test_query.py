@@ -459,14 +459,14 @@ def test_groth16_timings(conn, policy, size):
 
 # ------------------------------------------------------------------------------------------ real list
 
-SHARED = "/work/shared/data/blocklists"
-
-
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="shared blocklists not present")
 def test_shared_list(conn):
     """The whole shared list (146k exact + 399 subtree rules): an allowed name proves, blocked ones
     name their rule, and a neighbouring gap does not help."""
     from zkmb.policy import build_policy
+
+    from ..conftest import shared_data
+
+    SHARED = shared_data("blocklists")
 
     real, _, _ = build_policy(
         [

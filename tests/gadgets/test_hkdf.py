@@ -11,7 +11,6 @@ import hashlib
 import hmac as std_hmac
 import json
 import random
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -47,7 +46,6 @@ from zkmb.r1cs import Circuit, Public, Secret, compile
 
 from .tamper import assert_fails_in, bit_wires, count_under, flip, product_wires
 
-VECTORS = Path("/work/shared/data/vectors/rfc8448-simple-1rtt-key-schedule.json")
 # RFC 8448 §3, "{server} calculate (client) finished": expanded (finished_key) and finished (verify_data)
 RFC_C_FINISHED_KEY = bytes.fromhex("b80ad01015fb2f0bd65ff7d4da5d6bf83f84821d1f87fdc7d3c75b5a7b42d9c4")
 RFC_C_FINISHED = bytes.fromhex("a8ec436d677634ae525ac1fcebe11a039ec17694fac6e98527b642f2edd5ce61")
@@ -57,9 +55,9 @@ RFC_FINISHED_INFO = bytes.fromhex("0020 0e 746c73313320 66696e6973686564 00")
 
 @pytest.fixture(scope="module")
 def v() -> dict[str, bytes]:
-    if not VECTORS.exists():
-        pytest.skip(f"{VECTORS} is missing")
-    data = json.loads(VECTORS.read_text())
+    from ..conftest import shared_data
+
+    data = json.loads(shared_data("vectors", "rfc8448-simple-1rtt-key-schedule.json").read_text())
     return {k: bytes.fromhex(x) for k, x in data.items() if k != "source"}
 
 

@@ -120,3 +120,69 @@ def test_every_line_accounted_for():
     parse_lines(rep, lines, "x")
     taken = {r.line for r in rep.rules} | {p.line for p in rep.invalid + rep.unsupported}
     assert len(taken) + sum(rep.skipped.values()) == len(lines)
+
+
+# Rule text that is not a plain host name: kept as a name it would be a rule that never matches a
+# query while the name it meant stays provable (issue: ``||evil.com:443^`` became ``evil.com:443``).
+NOT_HOST_NAMES = [
+    ("||evil.com:443^", "port-specific"),
+    ("||evil.com:^", "port-specific"),
+    ("evil.com:443", "port-specific"),
+    ("0.0.0.0 evil.com:443", "port-specific"),
+    ("127.0.0.1 evil.com:8080", "port-specific"),
+    ("||[::1]^", "':'"),
+    ("||user@evil.com^", "'@'"),
+    ("user@evil.com", "'@'"),
+    ("0.0.0.0 user@evil.com", "'@'"),
+    ("0.0.0.0 evil.com/ads", "'/'"),
+    ("||evil.com#^", "'#'"),
+    ("||evil.com ^", "' '"),
+    ("||evil.com (x)^", "' ()'"),
+    ("||evil.com?^", "'?'"),
+    ("evil.com?x=1", "'=?'"),
+    ("||evil.com%2f^", "'%'"),
+    ("evil.com,ads.com", "','"),
+    ("evil.com;", "';'"),
+    ('"evil.com"', "'\"'"),
+    ("~evil.com", "'~'"),
+    ("||evil.com\\^", "'\\\\'"),
+    ("evil.com\uff1a443", "port-specific"),  # FULLWIDTH COLON: UTS #46 maps it to ':'
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), NOT_HOST_NAMES)
+def test_not_a_host_name_is_unsupported(text, reason):
+    rep = IngestReport()
+    parse_lines(rep, [text], "t.txt")
+    assert rep.rules == [] and rep.invalid == []
+    (p,) = rep.unsupported
+    assert p.text == text and reason in p.reason, p.reason
+    assert not rep.ok  # --strict refuses the build
+
+
+def test_port_rule_does_not_hide_the_other_names():
+    """A hosts line with one bad token still takes its good names; the bad one is reported."""
+    rep = IngestReport()
+    parse_lines(rep, ["127.0.0.1 evil.com:8080 ads.com", "||good.com^", "good.org"], "t.txt")
+    assert _rules(rep) == {("ads.com", "exact"), ("good.com", "subtree"), ("good.org", "exact")}
+    assert len(rep.unsupported) == 1 and rep.unsupported[0].line == 1
+
+
+@pytest.mark.parametrize("text", ["_dmarc.evil.com", "a-b.evil.com", "a--b.com", "xn--caf-dma.fr", "café.fr"])
+def test_host_names_still_taken(text):
+    rep = IngestReport()
+    parse_lines(rep, [text, f"||{text}^", f"0.0.0.0 {text}"], "t.txt")
+    assert len(rep.rules) == 3 and rep.ok
+
+
+def test_policy_build_reports_port_rules(tmp_path, capsys):
+    """The build reports the port rule as unsupported (it used to say 0 invalid, 0 unsupported)."""
+    from zkmb.cli import main
+
+    src = tmp_path / "list.txt"
+    src.write_text("||evil.com:443^\n||ads.com^\n")
+    out = tmp_path / "p.policy"
+    rc = main(["policy", "build", str(src), "-o", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 0 and "1 unsupported" in cap.out and "port-specific" in cap.err
+    assert main(["policy", "build", str(src), "--strict", "-o", str(tmp_path / "s.policy")]) == 1

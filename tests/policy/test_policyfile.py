@@ -11,11 +11,10 @@ from zkmb.policy import Blocked, NonMembership, PolicyMismatch, build_policy, lo
 from zkmb.policy.rules import InvalidName, Kind, name_key
 from zkmb.policy.witness import check_name
 
+from ..conftest import shared_data
+
 DATA = os.path.join(os.path.dirname(__file__), "data")
 FIXTURES = [os.path.join(DATA, f) for f in ("hosts.txt", "plain.txt", "adguard.txt", "policy.rpz")]
-SHARED = "/work/shared/data/blocklists"
-if not os.path.isdir(SHARED):
-    SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "blocklists")
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +25,8 @@ def _cache_dir(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="module")
 def shared_policy(tmp_path_factory):
     """The whole shared list (domains exact, subtree-rules subtree), built once and written."""
-    domains, subtree = os.path.join(SHARED, "domains.txt"), os.path.join(SHARED, "subtree-rules.txt")
+    shared = shared_data("blocklists")
+    domains, subtree = os.path.join(shared, "domains.txt"), os.path.join(shared, "subtree-rules.txt")
     policy, report, norm = build_policy([(domains, "plain"), (subtree, "subtree")])
     path = tmp_path_factory.mktemp("shared") / "shared.policy"
     policy.write(path)

@@ -24,16 +24,20 @@ import tempfile
 import time
 from typing import Any
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "blocklists")
 TARGET_4M = 4_000_000
 _TLDS = ("com", "net", "org", "info", "io", "de", "ru", "xyz", "top", "co.uk", "com.br", "online")
 
 
 def shared_lists() -> tuple[str, str]:
     """Paths of domains.txt and subtree-rules.txt (``$ZKMB_BLOCKLISTS`` or ../shared/data/blocklists)."""
-    base = os.environ.get("ZKMB_BLOCKLISTS") or os.path.normpath(SHARED)
-    if not os.path.isdir(base):
-        base = "/work/shared/data/blocklists"
+    from ..errors import InvalidInput
+    from ..shared import shared_path
+
+    base = os.environ.get("ZKMB_BLOCKLISTS") or shared_path("data", "blocklists")
+    if base is None or not os.path.isdir(base):
+        raise InvalidInput(
+            "shared blocklists not found: set ZKMB_BLOCKLISTS or keep ../shared beside the repository"
+        )
     return os.path.join(base, "domains.txt"), os.path.join(base, "subtree-rules.txt")
 
 

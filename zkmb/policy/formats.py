@@ -12,7 +12,10 @@ Line formats (``lines``: hosts, plain and ABP mixed freely, as DNS filter lists 
 * ``a.com``: plain name: exact (subtree with the ``subtree`` format); ``*.a.com``: subtree;
 * ``||a.com^``: subtree (``|`` after ``^`` allowed); ``||a.com/path``, ``|http://...``: URL rules,
   skipped (a DNS filter cannot apply them);
-* ``!`` and ``#`` comments, ``[Adblock Plus 2.0]`` headers.
+* ``!`` and ``#`` comments, ``[Adblock Plus 2.0]`` headers;
+* a name token with a character host names do not use (``:port``, ``/``, ``@``, ``#``, ``?``, ``,``,
+  spaces, quotes, ...; checked again after UTS #46 mapping) is *unsupported*, never kept as a name
+  that could not match (:func:`not_a_host_name`).
 
 RPZ (``rpz``): parsed with dnspython (``$ORIGIN``, ``$TTL``, escapes, parentheses; ``$INCLUDE`` is
 refused).  Owner names are taken relative to the zone origin; ``name CNAME .`` (NXDOMAIN),
@@ -33,7 +36,16 @@ from dataclasses import dataclass, field
 from ..errors import InvalidInput
 from .rules import InvalidName, Kind, Rule, _idn_label, check_labels, labels_to_key, name_to_labels
 
-__all__ = ["FORMATS", "IngestReport", "Problem", "detect_format", "ingest", "parse_lines", "parse_rpz"]
+__all__ = [
+    "FORMATS",
+    "IngestReport",
+    "Problem",
+    "detect_format",
+    "ingest",
+    "not_a_host_name",
+    "parse_lines",
+    "parse_rpz",
+]
 
 FORMATS = ("auto", "lines", "hosts", "plain", "abp", "rpz", "subtree")
 
@@ -95,18 +107,53 @@ class IngestReport:
         )
 
 
+_PORT = re.compile(r":[0-9]*$")
+
+
+def not_a_host_name(text: str) -> str | None:
+    """Why a name token of a list (hosts, plain, ABP) is not a plain host name, or None.
+
+    Host names in filter lists use letters, digits, ``-``, ``_`` and ``.`` (plus non-ASCII IDN
+    labels).  Any other ASCII character means the token is something else -- a port (``a.com:443``), a
+    URL path or user info (``/``, ``@``), a comment or anchor (``#``), a query string, a list of names
+    -- and kept as a name it would be a rule that can never match a query while the name it meant
+    stays provable.  Such rules are reported unsupported instead (SPEC §6)."""
+    if ":" in text:
+        if _PORT.search(text) and ":" not in text[: text.rindex(":")]:
+            return "a port-specific rule cannot be enforced by DNS (it is not a host name)"
+        return "':' in a name (an IPv6 address or a URL, not a host name)"
+    if "/" in text:
+        return "'/' in a name (a URL path, not a host name)"
+    if "@" in text:
+        return "'@' in a name (URL user info, not a host name)"
+    if "#" in text:
+        return "'#' in a name (a comment or anchor, not a host name)"
+    odd = sorted({c for c in text if c.isascii() and not (c.isalnum() or c in "._-*")})
+    if odd:
+        return f"character(s) {''.join(odd)!r} do not occur in host names: the rule could never match"
+    return None
+
+
 def _add_name(report: IngestReport, text: str, kind: Kind, rule_text: str, source: str, line: int) -> None:
+    why = not_a_host_name(text)
+    if why is not None:
+        report.unsupported.append(Problem(source, line, rule_text, why))
+        return
     if text.startswith("*."):
         text, kind = text[2:], Kind.SUBTREE
     if "*" in text:
         report.unsupported.append(Problem(source, line, rule_text, "'*' other than a leftmost label"))
         return
     try:
-        key = labels_to_key(name_to_labels(text))
+        labels = name_to_labels(text)
     except InvalidName as e:
         report.invalid.append(Problem(source, line, rule_text, str(e)))
         return
-    report.rules.append(Rule(key, kind, rule_text, source, line))
+    why = not_a_host_name(b".".join(labels).decode("ascii"))  # after UTS #46: U+FF1A maps to ':'
+    if why is not None:
+        report.unsupported.append(Problem(source, line, rule_text, why))
+        return
+    report.rules.append(Rule(labels_to_key(labels), kind, rule_text, source, line))
 
 
 def _is_ip(tok: str) -> bool:

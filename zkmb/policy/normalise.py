@@ -9,12 +9,52 @@ excludes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .rules import KEY_LEN, Kind, Rule
+from ..errors import InvalidInput
+from .rules import KEY_LEN, Kind, Rule, key_to_name
 
-__all__ = ["Normalised", "normalise"]
+__all__ = ["NotNormalised", "Normalised", "check_normalised", "normalise"]
+
+# a canonical key: labels of 1-63 bytes in 0x21-0x7E except '.' and 'A'-'Z', each followed by '.'
+_CANONICAL_KEY = re.compile(rb"(?:[\x21-\x2d\x2f-\x40\x5b-\x7e]{1,63}\.)+")
+
+
+class NotNormalised(InvalidInput):
+    """A rule set that is not in the SPEC §6 normal form; ``index`` is the offending rule's position."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index
+
+
+def check_normalised(keys: Sequence[bytes], kinds: Sequence[int]) -> None:
+    """Refuse (:class:`NotNormalised`) rules a tree must never be built over (SPEC §6): a kind other
+    than exact/subtree, a key that is not canonical (empty, a sentinel, an empty or over-long label,
+    a byte outside 0x21-0x7E, an upper-case letter, no final ``.``, over 254 bytes), and a key that has
+    a different subtree key as a prefix (the exact rule ``www.evil.com`` after the subtree rule
+    ``evil.com`` would open a gap covering every name under ``evil.com`` after ``www``).
+
+    Order and duplicates are checked where the keys are hashed (:func:`~.tree.key_hashes`).  Keys
+    with a subtree key as a prefix sort directly after it (a subtree is an interval), so comparing
+    each subtree key with its successor finds every such key."""
+    if len(keys) != len(kinds):
+        raise InvalidInput(f"{len(keys)} keys but {len(kinds)} kinds")
+    match = _CANONICAL_KEY.fullmatch
+    for i, key in enumerate(keys):
+        if not isinstance(key, bytes | bytearray) or len(key) > KEY_LEN or match(key) is None:
+            raise NotNormalised(f"rule {i}: {bytes(key)[:80]!r} is not a canonical policy key", i)
+    for i, kind in enumerate(kinds):
+        if int(kind) not in (Kind.EXACT, Kind.SUBTREE):
+            raise NotNormalised(f"rule {i}: unknown kind {kind!r}", i)
+        if int(kind) == Kind.SUBTREE and i + 1 < len(keys) and keys[i + 1].startswith(keys[i]):
+            raise NotNormalised(
+                f"rule {i + 1} ({key_to_name(keys[i + 1])}) lies under the subtree rule {i} "
+                f"({key_to_name(keys[i])}): the rules are not normalised (SPEC §6)",
+                i + 1,
+            )
 
 
 @dataclass

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import InvalidInput
 from ..gadgets.merkle import POLICY_DEPTH
 from .formats import IngestReport, ingest
-from .normalise import Normalised, normalise
+from .normalise import Normalised, NotNormalised, normalise
 from .rules import InvalidName, Kind, check_labels, key_to_name, labels_to_key
 from .tree import PolicyTree, build_tree
 
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+CACHE_VERSION = 2
+"""Tree caches of an older version are ignored (version 1 caches predate the normal-form check)."""
 MAGIC = "zkmb-policy"
 COMMITMENT = "zkmb/v1 poseidon-bn254-circomlib key=P10 leaf=P3 node=P3"
 Progress = Callable[[str, int, int], None]
@@ -151,7 +153,7 @@ class Policy:
             "key_offsets": offsets,
             "kinds": np.asarray(self.kinds, dtype=np.uint8),
             "root": np.frombuffer(self.root.to_bytes(32, "big"), dtype=np.uint8),
-            "version": np.array([FORMAT_VERSION], dtype=np.int64),
+            "version": np.array([CACHE_VERSION], dtype=np.int64),
         }
 
 
@@ -272,6 +274,8 @@ def load_policy(
     header, keys, kinds, prov, digest = _read_file(path)
     try:
         tree = build_tree(keys, kinds, header["depth"], progress)
+    except NotNormalised as e:
+        raise _bad(path, f"line {e.index + 6}: {e}") from None
     except InvalidInput as e:
         raise _bad(path, str(e)) from None
     if tree.root != header["root"]:
@@ -309,7 +313,7 @@ def _load_cache(file: str) -> Policy | None:
         return None
     try:
         with np.load(file, allow_pickle=False) as data:
-            if int(data["version"][0]) != FORMAT_VERSION:
+            if int(data["version"][0]) != CACHE_VERSION:
                 return None
             tree = PolicyTree.load(data)
             keys = _BlobKeys(data["keys_blob"], data["key_offsets"])

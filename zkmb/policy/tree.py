@@ -23,6 +23,7 @@ from ..errors import InvalidInput
 from ..gadgets.merkle import POLICY_DEPTH, MerklePath
 from ..gadgets.poseidon import poseidon_many_mont, poseidon_native
 from ..gadgets.tags import TAG_KEY_HASH, TAG_LEAF, TAG_NODE
+from .normalise import NotNormalised, check_normalised
 from .rules import KEY_LEN, MAX_KEY, MIN_KEY, Kind, subtree_bound
 
 __all__ = [
@@ -104,10 +105,11 @@ def _sig_order(limbs: np.ndarray) -> np.ndarray:
     return limbs[:, :, ::-1].reshape(limbs.shape[0], -1)
 
 
-def check_strictly_increasing(prev_last: np.ndarray | None, limbs: np.ndarray) -> np.ndarray:
+def check_strictly_increasing(prev_last: np.ndarray | None, limbs: np.ndarray, offset: int = 0) -> np.ndarray:
     """Check packed keys (plain limbs, in order) are strictly increasing, element by element from the
-    first, as the circuit compares them; ``prev_last`` is the last row of the previous batch.
-    Returns this batch's last row.  Raises InvalidInput with the first offending position."""
+    first, as the circuit compares them; ``prev_last`` is the last row of the previous batch and
+    ``offset`` the index of this batch's first key.  Returns this batch's last row.  Raises
+    :class:`~.normalise.NotNormalised` with the index of the first key not above its predecessor."""
     rows = _sig_order(limbs)
     if prev_last is not None:
         rows = np.concatenate([prev_last[None, :], rows])
@@ -118,8 +120,10 @@ def check_strictly_increasing(prev_last: np.ndarray | None, limbs: np.ndarray) -
         r = np.arange(a.shape[0])
         ok = diff.any(axis=1) & (b[r, first] > a[r, first])
         if not ok.all():
-            bad = int(np.argmin(ok))
-            raise InvalidInput(f"policy keys not strictly increasing at position {bad} of a batch")
+            bad = int(np.argmin(ok)) + 1 + offset - (prev_last is not None)
+            raise NotNormalised(
+                f"policy key {bad} is not above the key before it (unsorted or a duplicate)", bad
+            )
     return rows[-1]
 
 
@@ -136,7 +140,7 @@ def key_hashes(
         hi = min(n, lo + CHUNK)
         limbs = pack_keys_limbs(keys[lo:hi])
         if check_order:
-            last = check_strictly_increasing(last, limbs)
+            last = check_strictly_increasing(last, limbs, lo)
         rows = np.empty((hi - lo, N_KEY_ELEMENTS + 1, 4), dtype=np.uint64)
         rows[:, 0] = tag
         rows[:, 1:] = _to_mont(limbs)
@@ -246,13 +250,20 @@ class PolicyTree:
 def build_tree(
     keys: Sequence[bytes], kinds: Sequence[int], depth: int = POLICY_DEPTH, progress: Progress | None = None
 ) -> PolicyTree:
-    """The tree over sorted rule keys (no sentinels) and their kinds; checks the order as the circuit."""
+    """The tree over normalised rule keys (no sentinels) and their kinds.  Refuses rules that are not
+    in the SPEC §6 normal form (:func:`~.normalise.check_normalised`) and keys that do not strictly
+    increase as the circuit compares them (which also rules out duplicates and misplaced sentinels)."""
     if len(keys) != len(kinds):
         raise InvalidInput("one kind per key")
+    check_normalised(keys, kinds)
     full = [MIN_KEY, *keys, MAX_KEY]
     if len(full) - 1 > (1 << depth):
         raise InvalidInput(f"{len(keys)} rules do not fit a depth-{depth} tree ({(1 << depth) - 1} at most)")
-    hk = key_hashes(full, check_order=True, progress=progress)
+    try:
+        hk = key_hashes(full, check_order=True, progress=progress)
+    except NotNormalised as e:  # positions in ``full`` count the minimum sentinel: make them rule indices
+        i = min(e.index - 1, len(keys) - 1)
+        raise NotNormalised(f"rule {i}: not above the rule before it (unsorted or a duplicate)", i) from None
     ha = hk[:-1].copy()
     sub = np.flatnonzero(np.asarray(kinds, dtype=np.int8) == Kind.SUBTREE)
     if sub.size:
