@@ -19,6 +19,7 @@ from zkmb.gadgets.bits import (
     add_mod,
     add_u32,
     and_bits,
+    bit_and,
     bit_ch,
     bit_maj,
     bit_xor,
@@ -49,7 +50,17 @@ from zkmb.gadgets.bits import (
 )
 from zkmb.r1cs import Circuit, Secret, UnsatisfiedError, compile
 
-from .tamper import assert_fails_in, bit_wires, bump, flip, product_wires
+from .tamper import (
+    assert_fails_in,
+    bit_wires,
+    bump,
+    flip,
+    product_wires,
+    rows_in_scope,
+    solve_pinned,
+    violated_rows,
+    violated_scopes,
+)
 
 M32 = 0xFFFFFFFF
 N_WORDS = 7
@@ -205,6 +216,62 @@ def test_word_ops_tampered(word_ops):
     b4 = bit_wires(cs, "add4")
     assert (w.value(b4[32]), w.value(b4[33])) == (1, 1)
     assert_fails_in(cs, w.replace(b4[33], 0).replace(b4[32], 3), "add4")
+
+
+def test_and_bits_tampered(word_ops):
+    """and_bits: every output bit is a product wire; the cheater's flipped answer breaks exactly it."""
+    inst, cs = word_ops
+    rng = random.Random(2)
+    x = [rng.getrandbits(32) for _ in range(N_WORDS)]
+    w = check_values(word_ops, x)  # value = a & b, satisfied
+    outs = [bit.wire for bit in inst.out["and"]]
+    assert outs == product_wires(cs, "and") and len(outs) == 32
+    and_rows = rows_in_scope(cs, "and")
+    for i, wire in enumerate(outs):
+        cheat = flip(w, wire)  # "a_i and b_i" claimed to be the other bit
+        assert_fails_in(cs, cheat, "and")
+        assert violated_rows(cs, cheat) == [and_rows[i]]
+    assert_fails_in(cs, w.replace(outs[0], 2), "and")
+    # the cheater forges an input bit instead (so that a_i and b_i = 1), recomputing the rest: the
+    # and is then right for the forged bit, and the input decomposition catches the forgery
+    a, b = x[0], x[1]
+    i = next(i for i in range(32) if not (a >> i) & 1 and (b >> i) & 1)
+    a_bit = inst.w[0][i].wire
+    cheat = solve_pinned(cs, {"x": x}, {a_bit: 1})
+    assert cheat.value(outs[i]) == 1
+    assert_fails_in(cs, cheat, "inputs")
+    assert set(violated_scopes(cs, cheat)) == {"inputs"}
+
+
+def test_bit_and_tampered():
+    class T(Circuit):
+        x = Secret(count=2)
+
+        def define(self, api):
+            a, b = bits_from_values(api, self.x)
+            with api.scope("and"):
+                self.ab = bit_and(api, a, b)
+                self.a1 = bit_and(api, a, 1)  # constants fold: no constraint
+                self.zb = bit_and(api, 0, b)
+
+    inst = T()
+    cs = compile(inst)
+    assert cs.n_constraints == 2 + 1
+    assert len(rows_in_scope(cs, "and")) == 1
+    (out,) = product_wires(cs, "and")
+    assert inst.ab.wire == out
+    for a in (0, 1):
+        for b in (0, 1):
+            w = cs.solve({"x": [a, b]})
+            assert cs.is_satisfied(w)
+            assert [lc_value(w, v) for v in (inst.ab, inst.a1, inst.zb)] == [a & b, a, 0]
+            assert_fails_in(cs, flip(w, out), "and")
+            assert_fails_in(cs, w.replace(out, R - 1), "and")
+    # a non-boolean "bit" 2 with b = 1/2 would make the product 1: the input check stops it first
+    w = cs.solve({"x": [1, 1]})
+    cheat = w.replace(cs.inputs["x"].first_wire, 2).replace(cs.inputs["x"].first_wire + 1, pow(2, -1, R))
+    assert not cs.is_satisfied(cheat)
+    assert set(violated_scopes(cs, cheat)) == {""}
 
 
 def test_known_boolean_inputs_are_not_reasserted():

@@ -24,9 +24,18 @@ from zkmb.gadgets.chacha20 import (
     xor_keystream_native,
 )
 from zkmb.gadgets.registry import builders
-from zkmb.r1cs import Circuit, Public, Secret, compile
+from zkmb.r1cs import Circuit, Public, Secret, Witness, compile
 
-from .tamper import assert_fails_in, bit_wires, bump, flip, product_wires
+from .tamper import (
+    assert_fails_in,
+    bit_wires,
+    bump,
+    flip,
+    product_wires,
+    rows_in_scope,
+    solve_pinned,
+    violated_scopes,
+)
 
 BLOCK_COUNT = 21_328  # all inputs variable; circom's ChaCha20 block: 21,712
 BLOCK_CONST_COUNTER_COUNT = 21_296  # counter constant: the first xor into word 12 is free
@@ -178,6 +187,114 @@ def test_block_tamper_output(block, block_witness):
     (wire,) = inst.out[37][5].t  # one output bit is one wire
     assert_fails_in(cs, flip(block_witness, wire), "chacha/final_add")
     assert_fails_in(cs, bump(block_witness, wire, 2), "chacha/final_add")
+
+
+def test_block_variable_counter_tampered(block):
+    """The counter is a witness word: the keystream of another block cannot be passed off as this one's."""
+    inst, cs = block
+    rng = random.Random(77)
+    key, nonce = rng.randbytes(32), rng.randbytes(12)
+    w1, out1 = _solve_block(block, key, nonce, 1)
+    w2, out2 = _solve_block(block, key, nonce, 2)
+    assert out1 == chacha20_block_native(key, nonce, 1) and out2 == chacha20_block_native(key, nonce, 2)
+    assert cs.is_satisfied(w1) and cs.is_satisfied(w2)
+    counter_bits = bit_wires(cs, "inputs")[-32:]  # the counter's decomposition comes last
+    assert [w1.value(b) for b in counter_bits] == [1] + [0] * 31
+    # counter 1 claimed, block 2's words from the first round on: caught where the rounds read word 12
+    first_round = 1 + max(bit_wires(cs, "inputs"))
+    vals = w1.values.copy()
+    vals[first_round:] = w2.values[first_round:]
+    spliced = Witness(vals, w1.n_public)
+    assert witness_bytes(spliced, inst.out) == out2
+    assert_fails_in(cs, spliced, "chacha/double_round_0")
+    # exactly where word 12 is read: the xor of its two differing bits, and its final addition
+    assert violated_scopes(cs, spliced) == {"chacha/double_round_0": 2, "chacha/final_add": 1}
+    # counter 1 claimed, its bits forged to 2 and every round recomputed: only the counter's own
+    # decomposition fails
+    cheat = solve_pinned(
+        cs, {"key": list(key), "nonce": list(nonce), "counter": 1}, {counter_bits[0]: 0, counter_bits[1]: 1}
+    )
+    assert witness_bytes(cheat, inst.out) == out2
+    assert violated_scopes(cs, cheat) == {"inputs": 1}
+
+
+def test_keystream_variable_counter_tampered():
+    """Two blocks from a witness counter: block 1 uses counter + 1 (one add32), never counter again."""
+
+    class C(Circuit):
+        key = Secret(count=32)
+        nonce = Secret(count=12)
+        counter = Secret()
+
+        def define(self, api):
+            with api.scope("inputs"):
+                key = bytes_from_values(api, self.key)
+                nonce = bytes_from_values(api, self.nonce)
+                ctr = u32_from_value(api, self.counter)
+            with api.scope("ks"):
+                self.ks = chacha20_keystream(api, key, nonce, ctr, 128)
+
+    inst = C()
+    cs = compile(inst)
+    assert cs.n_constraints == KEY_NONCE_CHECKS + 33 + 2 * BLOCK_COUNT + 33
+    rng = random.Random(10)
+    key, nonce, counter = rng.randbytes(32), rng.randbytes(12), 0xFFFFFFFE
+    assign = {"key": list(key), "nonce": list(nonce), "counter": counter}
+    w = cs.solve(assign)
+    assert cs.is_satisfied(w)
+    ks = witness_bytes(w, inst.ks)
+    assert (
+        ks == ref_keystream(key, nonce, counter, 128) == chacha20_keystream_native(key, nonce, counter, 128)
+    )
+    inc = bit_wires(cs, "ks")  # the low bits of counter + 1 (the blocks are in sub-scopes)
+    assert len(inc) == 32 and len(rows_in_scope(cs, "ks")) == 33
+    # block 1 with counter again (the keystream of block 0 reused): the carry of counter + 1 fails
+    cheat = solve_pinned(cs, assign, dict(zip(inc, [(counter >> i) & 1 for i in range(32)], strict=True)))
+    assert witness_bytes(cheat, inst.ks)[64:] == ks[:64]
+    assert violated_scopes(cs, cheat) == {"ks": 1}
+    # one bit of counter + 1 changed in place
+    for b in (inc[0], inc[31]):
+        assert_fails_in(cs, flip(w, b), "ks")
+
+
+class Nonce(Circuit):
+    """The TLS 1.3 nonce of a public record number (64 bits decomposed in the circuit)."""
+
+    seq = Public()
+    iv = Secret(count=12)
+
+    def define(self, api):
+        with api.scope("inputs"):
+            iv = bytes_from_values(api, self.iv)
+            seq = api.to_bits(self.seq, 64)
+        with api.scope("nonce"):
+            self.nonce = tls_nonce(api, iv, seq)
+
+
+def test_tls_nonce_variable_record_number_tampered():
+    inst = Nonce()
+    cs = compile(inst)
+    assert cs.n_constraints == 12 * 9 + 65 + 64
+    assert len(rows_in_scope(cs, "nonce")) == 64  # one xor per record-number bit
+    iv = bytes.fromhex("5d313eb2671276ee13000b30")
+    for seq in (0, 1, 0x0102030405060708, (1 << 64) - 1):
+        w = cs.solve({"seq": seq, "iv": list(iv)})
+        assert cs.is_satisfied(w)
+        assert witness_bytes(w, inst.nonce) == tls_nonce_native(iv, seq)
+    seq = 41
+    assign = {"seq": seq, "iv": list(iv)}
+    w = cs.solve(assign)
+    xors = product_wires(cs, "nonce")
+    assert len(xors) == 64
+    for wire in xors:
+        assert_fails_in(cs, flip(w, wire), "nonce")
+    # record 41 claimed, the nonce of record 42 computed (to reuse another record's pads): the bits
+    # of the record number forged, the rest recomputed; only the record number's decomposition fails
+    seq_bits = bit_wires(cs, "inputs")[-64:]
+    assert [w.value(b) for b in seq_bits] == [(seq >> i) & 1 for i in range(64)]
+    cheat = solve_pinned(cs, assign, {b: ((seq + 1) >> i) & 1 for i, b in enumerate(seq_bits)})
+    assert witness_bytes(cheat, inst.nonce) == tls_nonce_native(iv, seq + 1)
+    assert violated_scopes(cs, cheat) == {"inputs": 1}
 
 
 def test_registered_block_count():

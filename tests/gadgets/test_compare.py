@@ -20,6 +20,7 @@ from zkmb.algebra.params import R
 from zkmb.errors import InvalidInput
 from zkmb.gadgets.bits import bytes_from_values, lc_value, pack_bits, pack_bytes
 from zkmb.gadgets.compare import (
+    assert_in_range,
     assert_less_packed,
     assert_less_than,
     assert_nonzero,
@@ -42,7 +43,19 @@ from zkmb.gadgets.compare import (
 )
 from zkmb.r1cs import Circuit, CircuitError, Public, PyHint, Secret, UnsatisfiedError, compile, solver
 
-from .tamper import bit_wires, flip
+from .tamper import (
+    assert_fails_in,
+    bit_wires,
+    bump,
+    flip,
+    is_zero_wires,
+    one_hot_groups,
+    rows_in_scope,
+    scope_rows,
+    solve_pinned,
+    violated_rows,
+    violated_scopes,
+)
 
 
 def build(define, **fields):
@@ -452,3 +465,233 @@ def test_errors():
         build(lambda self, api: shift_left(api, [1, 2], self.s, -1), s=Secret())
     with pytest.raises(CircuitError):
         build(lambda self, api: less_than(api, 1 << 9, 3, 8))  # a constant that does not fit
+
+
+# --------------------------------------------------------------------------- cheating provers
+#
+# Each test below: the gadget agrees with Python, the honest witness satisfies the system, and a
+# witness a cheating prover would build (some wires forced to the values it wants, everything it
+# is free to recompute recomputed: ``solve_pinned``; or single wires changed in place) does not.
+
+
+def _bits_of(x: int, n: int) -> list[int]:
+    return [(x >> i) & 1 for i in range(n)]
+
+
+def _replace_all(w, pairs):
+    for wire, value in pairs:
+        w = w.replace(wire, value)
+    return w
+
+
+def test_assert_less_than_tampered():
+    def define(self, api):
+        with api.scope("alt"):
+            assert_less_than(api, self.a, self.b, 10)
+
+    _, cs = build(define, a=Secret(), b=Secret())
+    assert cs.n_constraints == 3 * 11  # a, b range checks + b - a - 1 in [0, 2^10)
+    for a, b in [(3, 4), (0, 1023), (4, 4), (5, 4)]:
+        assert solves(cs, {"a": a, "b": b}) == (a < b)
+    w = cs.solve({"a": 3, "b": 4})
+    assert cs.is_satisfied(w)
+    bits = bit_wires(cs, "alt")
+    assert len(bits) == 30
+    a_bits, d_bits = bits[:10], bits[20:]
+    a_wire = cs.inputs["a"].first_wire
+    d_row = rows_in_scope(cs, "alt")[-1]  # the recomposition of b - a - 1
+    # claim a = 4 (not below b = 4), a's bits redone: b - a - 1 = -1 has no 10-bit decomposition
+    cheat = _replace_all(w, [(a_wire, 4), *zip(a_bits, _bits_of(4, 10), strict=True)])
+    assert_fails_in(cs, cheat, "alt")
+    assert violated_rows(cs, cheat) == [d_row]
+    for d in (0, 1023, (1 << 10) - 1):  # whatever bits it picks for the difference
+        assert violated_rows(cs, _replace_all(cheat, zip(d_bits, _bits_of(d, 10), strict=True))) == [d_row]
+    for wire in d_bits:
+        assert_fails_in(cs, flip(w, wire), "alt")
+
+
+def test_assert_in_range_tampered():
+    def define(self, api):
+        with api.scope("rng"):
+            assert_in_range(api, self.a, 16)
+
+    _, cs = build(define, a=Secret())
+    assert cs.n_constraints == 17
+    for a in (0, 40_000, (1 << 16) - 1, 1 << 16, R - 1):
+        assert solves(cs, {"a": a}) == (a < 1 << 16)
+    w = cs.solve({"a": 40_000})
+    assert cs.is_satisfied(w)
+    bits = bit_wires(cs, "rng")
+    a_wire = cs.inputs["a"].first_wire
+    # an out-of-range value with the old bits: the recomposition fails
+    assert_fails_in(cs, w.replace(a_wire, (1 << 16) + 5), "rng")
+    assert_fails_in(cs, w.replace(a_wire, R - 1), "rng")
+    # a = 2^16 "decomposed" with a digit 2 on top: the sum holds, only that digit's booleanity fails
+    cheat = _replace_all(w, [(a_wire, 1 << 16), *zip(bits, [0] * 15 + [2], strict=True)])
+    assert [cs.scope_of(i) for i in violated_rows(cs, cheat)] == ["rng"]
+    assert violated_rows(cs, cheat) == [rows_in_scope(cs, "rng")[15]]
+    for wire in bits:
+        assert_fails_in(cs, flip(w, wire), "rng")
+
+
+def test_nonzero_and_not_equal_tampered():
+    def define(self, api):
+        with api.scope("nz"):
+            assert_nonzero(api, self.a)
+            assert_not_equal(api, self.a, self.b)
+
+    _, cs = build(define, a=Secret(), b=Secret())
+    assert cs.n_constraints == 2
+    w = cs.solve({"a": 5, "b": 7})
+    assert cs.is_satisfied(w)
+    a_wire, b_wire = cs.inputs["a"].first_wire, cs.inputs["b"].first_wire
+    inv_a, inv_d = (next(iter(b)) for _, _, b, _ in scope_rows(cs, "nz"))  # x * inv = 1
+    rng = random.Random(3)
+    for guess in (0, 1, R - 1, rng.randrange(R)):
+        # a = 0 (and a = b = 0): no inverse exists, whatever the prover puts there
+        cheat = _replace_all(w, [(a_wire, 0), (inv_a, guess)])
+        assert_fails_in(cs, cheat, "nz")
+        # b = a: a - b = 0 has no inverse either
+        cheat = _replace_all(w, [(b_wire, 5), (inv_d, guess)])
+        assert_fails_in(cs, cheat, "nz")
+    assert_fails_in(cs, bump(w, inv_a), "nz")
+
+
+def test_strictly_between_tampered():
+    bw = _PACKED[2][1]
+    assert bw.n_constraints == 2 * (248 + 4 * M)
+    lo, x, hi = b"a" * 40 + bytes(30), b"a" * 40 + b"b" + bytes(29), b"b" + bytes(69)
+    assert lo < x < hi
+    honest = {"a": pack_bytes(lo), "x": pack_bytes(x), "b": pack_bytes(hi)}
+    w = bw.solve(honest)
+    assert bw.is_satisfied(w)
+    groups = one_hot_groups(bw, "less_packed")
+    assert len(groups) == 2 and all(len(g) == M for g in groups)
+    # the first differences: lo/x at element 1 (byte 40), x/hi at element 0
+    assert [[w.value(s) for s in g] for g in groups] == [[0, 1, 0], [1, 0, 0]]
+    # another first-difference index, the rest recomputed: fails inside the comparison
+    for g, j in [(groups[0], 0), (groups[0], 2), (groups[1], 1), (groups[1], 2)]:
+        cheat = solve_pinned(bw, honest, {s: int(i == j) for i, s in enumerate(g)})
+        assert_fails_in(bw, cheat, "less_packed")
+        assert set(violated_scopes(bw, cheat)) == {"less_packed"}
+    # a false statement (x = lo): no selector works, whichever comparison the prover cheats in
+    false = {**honest, "x": honest["a"]}
+    choices = [[int(i == j) for i in range(M)] for j in range(M)] + [[0] * M, [1] * M, [1, 1, R - 1]]
+    for g in groups:
+        for s in choices:
+            cheat = solve_pinned(bw, false, dict(zip(g, s, strict=True)))
+            assert not bw.is_satisfied(cheat), s
+    # and in place: x's element swapped for hi's
+    assert_fails_in(bw, w.replace(bw.inputs["x"].first_wire, honest["b"][0]), "less_packed")
+
+
+def _packed_lt_top_bit(cs, a_wire: int) -> int:
+    """The top bit of the less_than decomposition of ``2^248 + a - b`` whose a is input wire ``a_wire``."""
+    for _, a, _, c in scope_rows(cs, "cmp"):
+        if c.get(a_wire) == 1 and c.get(0) == 1 << 248:
+            return next(w for w, k in a.items() if k == 1 << 248)
+    raise AssertionError("no comparison of that element")
+
+
+def test_less_than_packed_tampered():
+    (inst, lt), _, _ = _PACKED
+    assert lt.n_constraints == M * (248 + 2) + 3 * (M - 1)
+    a, b = b"b" + bytes(60) + b"\x01" + bytes(8), b"a" + bytes(60) + b"\x02" + bytes(8)  # a > b
+    assign = {"a": pack_bytes(a), "b": pack_bytes(b)}
+    w = lt.solve(assign)
+    assert lt.is_satisfied(w)
+    assert lc_value(w, inst.lt) == int(a < b) == 0
+    a0 = lt.inputs["a"].first_wire
+    # claim a_0 == b_0 (the inverse hint of is_equal set to 0): the later elements then decide "less"
+    m = next(m for m, _, x in is_zero_wires(lt, "cmp") if set(x) == {a0, lt.inputs["b"].first_wire})
+    cheat = solve_pinned(lt, assign, {m: 0})
+    assert lc_value(cheat, inst.lt) == 1  # what the cheater wanted
+    assert [lt.scope_of(i) for i in violated_rows(lt, cheat)] == ["cmp"]  # only x * (1 - t) = 0
+    # flip the first element's "a >= b" bit: the result says "less", the decomposition breaks
+    top = _packed_lt_top_bit(lt, a0)
+    cheat = solve_pinned(lt, assign, {top: 1 - w.value(top)})
+    assert lc_value(cheat, inst.lt) == 1
+    assert len(violated_rows(lt, cheat)) == 1
+    assert_fails_in(lt, cheat, "cmp")
+    assert_fails_in(lt, flip(w, top), "cmp")
+
+
+PREFIX_P = [1, 2, 3, 4, 5, 6]
+PREFIX_D = [1, 2, 9, 4, 5, 6]  # differs at position 2
+
+
+def test_prefix_mask_tampered():
+    def define(self, api):
+        with api.scope("mask"):
+            self.mask = prefix_mask(api, self.n, SIZE)
+
+    inst, cs = build(define, n=Secret())
+    assert cs.n_constraints == SIZE + 3
+    w = cs.solve({"n": 3})
+    assert cs.is_satisfied(w)
+    assert [lc_value(w, m) for m in inst.mask] == [int(i < 3) for i in range(SIZE)]
+    (e,) = one_hot_groups(cs, "mask")  # e_0 .. e_SIZE, the one-hot of the length
+    assert len(e) == SIZE + 1
+    # a longer mask: e moved from 3 to 4, only "sum i e_i = n" fails
+    cheat = solve_pinned(cs, {"n": 3}, {x: int(i == 4) for i, x in enumerate(e)})
+    assert [lc_value(cheat, m) for m in inst.mask] == [int(i < 4) for i in range(SIZE)]
+    assert violated_rows(cs, cheat) == [rows_in_scope(cs, "mask")[-1]]
+    # a non-boolean "one-hot" e_3 + 2 e_2 - e_1 - e_3 keeps both sums and leaves a hole in the mask
+    cheat = solve_pinned(cs, {"n": 3}, {e[1]: R - 1, e[2]: 2, e[3]: 0})
+    assert [lc_value(cheat, m) for m in inst.mask] == [1, 2, 0, 0, 0, 0]
+    assert violated_rows(cs, cheat) == rows_in_scope(cs, "mask")[1:3]  # booleanity of e_1 and e_2
+    for x in e:
+        assert_fails_in(cs, flip(w, x), "mask")
+
+
+def test_is_prefix_tampered():
+    def define(self, api):
+        with api.scope("isp"):
+            self.out = is_prefix(api, self.p, self.d, self.n)
+
+    inst, cs = build(define, n=Secret(), p=Secret(count=SIZE), d=Secret(count=SIZE))
+    assert cs.n_constraints == 4 * SIZE + 5
+    assign = {"n": 4, "p": PREFIX_P, "d": PREFIX_D}
+    w = cs.solve(assign)
+    assert cs.is_satisfied(w)
+    assert lc_value(w, inst.out) == is_prefix_native(PREFIX_P, PREFIX_D, 4) == 0
+    p2, d2 = cs.inputs["p"].first_wire + 2, cs.inputs["d"].first_wire + 2
+    zeros = is_zero_wires(cs, "isp")
+    assert len(zeros) == SIZE + 1
+    eq2 = next(z for z in zeros if z[2] == {p2: 1, d2: R - 1})
+    last = zeros[-1]  # is_zero(number of mismatches below n)
+    (e,) = one_hot_groups(cs, "isp")
+    cheats = {
+        "count of mismatches claimed zero": {last[0]: 0},
+        "p[2] == d[2] claimed": {eq2[0]: 0},
+        "length 2 instead of 4": {x: int(i == 2) for i, x in enumerate(e)},
+    }
+    for what, pins in cheats.items():
+        cheat = solve_pinned(cs, assign, pins)
+        assert lc_value(cheat, inst.out) == 1, what  # the cheater's answer...
+        assert len(violated_rows(cs, cheat)) == 1, what  # ...caught by exactly one constraint
+        assert_fails_in(cs, cheat, "isp")
+    assert_fails_in(cs, w.replace(last[1], 0), "isp")  # the zero flag alone
+
+
+def test_assert_prefix_tampered():
+    def define(self, api):
+        with api.scope("ap"):
+            assert_prefix(api, self.p, self.d, self.n)
+
+    _, cs = build(define, n=Secret(), p=Secret(count=SIZE), d=Secret(count=SIZE))
+    assert cs.n_constraints == 3 * SIZE + 3
+    ok = {"n": 2, "p": PREFIX_P, "d": PREFIX_D}
+    false = {**ok, "n": 4}
+    assert cs.is_satisfied(cs.solve(ok))
+    assert not solves(cs, false)
+    (e,) = one_hot_groups(cs, "ap")
+    e_rows = rows_in_scope(cs, "ap")
+    # n = 4 with the mask of length 2: only "sum i e_i = n" fails
+    cheat = solve_pinned(cs, false, {x: int(i == 2) for i, x in enumerate(e)})
+    assert violated_rows(cs, cheat) == [e_rows[SIZE + 2]]
+    # n = 4 with e = e_2 - e_3 + e_5 (sum 1, sum i e_i = 4): the mask skips position 2, only the
+    # booleanity of e_3 = -1 fails
+    cheat = solve_pinned(cs, false, {x: {2: 1, 3: R - 1, 5: 1}.get(i, 0) for i, x in enumerate(e)})
+    assert violated_rows(cs, cheat) == [e_rows[3]]
+    assert_fails_in(cs, cheat, "ap")

@@ -22,6 +22,7 @@ from tests.conftest import require
 from zkmb.algebra.fast.fields import fr_from_ints, fr_to_ints
 from zkmb.algebra.params import R
 from zkmb.errors import InvalidInput
+from zkmb.gadgets.bits import lc_value
 from zkmb.gadgets.poseidon import (
     MAX_INPUTS,
     poseidon,
@@ -41,9 +42,10 @@ from zkmb.gadgets.poseidon_constants import (
     params,
 )
 from zkmb.gadgets.registry import GADGET_MODULES
+from zkmb.gadgets.tags import TAG_KEY_HASH
 from zkmb.r1cs import Circuit, Public, Secret, UnsatisfiedError, compile, read_r1cs
 
-from .tamper import assert_fails_in, bump, product_wires
+from .tamper import assert_fails_in, bump, product_wires, solve_pinned, violated_rows
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(os.environ.get("ZKMB_NODE_TOOLS", REPO / ".tools" / "node_modules"))
@@ -247,6 +249,66 @@ def test_gadget_tampered_witness():
         assert_fails_in(cs, bump(w, wire), "poseidon2/full")
     assert not cs.is_satisfied(bump(w, cs.inputs["x"].first_wire))  # a changed input
     assert not cs.is_satisfied(bump(w, cs.inputs["h"].first_wire))  # a changed output
+
+
+STATEMENT_WIDTHS = (4, 5, 6, 10)
+"""Input counts of the statements' hashes, a constant domain tag first here: 5 for comm_pad and an
+AES-128 comm_k, 6 for a ChaCha20 comm_k (tag, suite, two key elements, IV, blinder), 10 for a policy
+key hash (tag + 9 packed elements), 4 for the planned 4-ary Merkle node."""
+
+
+def _tagged_circuit(n: int):
+    class Tagged(Circuit):
+        h = Public()
+        x = Secret(count=n - 1)
+
+        def define(self, api):
+            self.out = poseidon(api, [TAG_KEY_HASH, *self.x])
+            api.assert_equal(self.out, self.h)
+
+    inst = Tagged()
+    return inst, compile(inst)
+
+
+@pytest.mark.parametrize("n", STATEMENT_WIDTHS)
+def test_statement_widths_tampered(n):
+    """Value against the Python twin, satisfied, and forged round values caught where they are made.
+
+    A cheater forging an internal wire recomputes every later round from it and claims the hash that
+    comes out (``h`` set to match), so only the constraint that computes the forged wire can fail.
+    """
+    inst, cs = _tagged_circuit(n)
+    assert cs.n_constraints == COUNTS[n] - 3 + 1 == poseidon_constraints(n, constant_inputs=1) + 1
+    rng = random.Random(n)
+    x = [rng.randrange(R) for _ in range(n - 1)]
+    h = poseidon_native([TAG_KEY_HASH, *x])
+    assign = {"h": h, "x": x}
+    w = cs.solve(assign)
+    assert cs.is_satisfied(w)
+    assert lc_value(w, inst.out) == h
+    full, partial = f"poseidon{n}/full", f"poseidon{n}/partial"
+    pw, fw = product_wires(cs, partial), product_wires(cs, full)
+    # the first-round S-boxes of the zero capacity element and the constant tag are free
+    assert len(pw) == 3 * N_ROUNDS_P[n - 1] and len(fw) == 3 * (8 * (n + 1) - 2)
+    h_wire = cs.inputs["h"].first_wire
+    # the claimed hash alone: the final equality
+    for delta in (1, R - 1):
+        assert violated_rows(cs, bump(w, h_wire, delta)) == [cs.n_constraints - 1]
+    # a wire in place, nothing else changed: its own S-box row (or the next one reading it)
+    for scope, wires in ((full, fw), (partial, pw)):
+        for wire in (wires[0], wires[len(wires) // 2], wires[-1]):
+            assert_fails_in(cs, bump(w, wire), scope)
+    # forged round values with everything after them recomputed and the resulting hash claimed
+    for scope, wire in ((full, fw[0]), (full, fw[4]), (partial, pw[0]), (partial, pw[-1]), (full, fw[-1])):
+        cheat = solve_pinned(cs, assign, {wire: w.value(wire) + 1})
+        out = lc_value(cheat, inst.out)
+        assert out != h
+        cheat = cheat.replace(h_wire, out)
+        bad = violated_rows(cs, cheat)
+        assert len(bad) == 1 and cs.scope_of(bad[0]) == scope, (scope, bad)
+        assert cs.C.row(bad[0]) == {wire: 1}  # the product that defines the forged wire
+    # another preimage claimed for the same hash: the input changed in place breaks the first round
+    assert_fails_in(cs, bump(w, cs.inputs["x"].first_wire), full)
 
 
 def test_gadget_constant_inputs_are_free():
