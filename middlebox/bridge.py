@@ -197,9 +197,15 @@ class Bridge(Middlebox):
                 c.last = self.clock()
                 pkt.accept()  # retransmitted SYN
                 return
-            if c is not None or not self._admit(p.src[0]):
+            if c is not None:
+                pkt.drop()  # another ISN on a live or cut connection's 4-tuple (dropped until idle)
+                return
+            why = self.refusal(p.src[0])
+            if why is not None:
+                self._refuse(p.src[0], why)
                 pkt.drop()
                 return
+            self._make_room()
             flow = self._new_flow(key)
             if not flow.admit_resolver(p.dst[0]):
                 pkt.drop()  # logged by the core; no state kept: every later packet is dropped too
@@ -273,10 +279,20 @@ class Bridge(Middlebox):
                 c.flow.server_data(r.data)
         self._sync(key, c)
 
-    def _admit(self, ip: str) -> bool:
-        if self.bans.get(ip, 0) > self.clock() or len(self.conns) >= self.max_flows:
-            return False
-        return sum(k[0][0] == ip for k in self.conns) < self.max_flows_per_ip
+    def _live(self, conn: _BConn) -> bool:
+        """Only live flows count toward the limits; cut and finished ones stay in the table (their
+        later packets are dropped or pass as teardown) until idle, but no longer count."""
+        return not (conn.blocked or conn.finished or conn.flow.closed)
+
+    def _make_room(self) -> None:
+        """Keep the table bounded (``2 * max_flows``): forget the longest-idle dead flows first."""
+        if len(self.conns) < 2 * self.max_flows:
+            return
+        dead = sorted((c.last, k) for k, c in self.conns.items() if not self._live(c))
+        for _, k in dead[: max(1, len(self.conns) - 2 * self.max_flows + 1)]:
+            c = self.conns.pop(k)
+            for h in c.held:
+                h[1].drop()
 
     # ------------------------------------------------------------------ flow outputs -> verdicts
 
@@ -294,7 +310,7 @@ class Bridge(Middlebox):
             return
         if flow.closed and not conn.finished:
             if flow.ban:
-                self.ban(key[0][0])
+                self.ban(key[0][0], flow.closed)
             self._block(conn, flow.closed)
             return
         keep = []

@@ -53,6 +53,7 @@ from zkmb.circuits.query import MIN_L, SIZE_CLASSES, query_public_inputs, size_c
 from zkmb.errors import InvalidInput
 from zkmb.groth16.proof import Proof
 
+from .randoms import RandomSet, SharedRandomSet
 from .verifier import Verifier, co_name, pad_name, q_name
 
 __all__ = [
@@ -91,7 +92,12 @@ class FlowConfig:
     co_deadline: float = 20.0
     """SPEC §2: a CO proof must verify within [20 s] of the client Finished."""
     q_deadline: float = 2.0
-    """SPEC §7: a record with no valid proof after [2 s] closes the connection."""
+    """SPEC §7 (strict): a record with no valid proof after [2 s] closes the connection."""
+    async_q_deadline: float = 3.0
+    """SPEC §7 (async): a record's PAD and Q proofs must be accepted within [3 s] of its arrival or of
+    the CO's acceptance, whichever is later."""
+    async_max_before_co: int = 8
+    """SPEC §7 (async): at most [8] records are forwarded before the CO is accepted."""
     pad_window: int = 64
     """SPEC §4: PAD proofs for n in [next, next + W]."""
     max_unverified: int = 64
@@ -120,6 +126,12 @@ class Decision:
     held: float | None = None
     """Seconds a verified application record waited between arrival and release (strict mode)."""
 
+    @property
+    def cut(self) -> bool:
+        """A ``block`` that cuts the connection for a rule, a deadline or a shutdown (not the client's
+        or the resolver's own close: what ``eof`` / ``rst``)."""
+        return self.action == "block" and self.what not in ("eof", "rst")
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -143,22 +155,6 @@ def resolver_set(addresses) -> frozenset[str]:
     if not out:
         raise InvalidInput("no resolver address allowed")
     return frozenset(out)
-
-
-class RandomSet:
-    """ClientHello randoms already seen (SPEC §2), bounded: the oldest are forgotten first."""
-
-    def __init__(self, limit: int = 1 << 20):
-        self._d: OrderedDict[bytes, None] = OrderedDict()
-        self.limit = limit
-
-    def __contains__(self, r: object) -> bool:
-        return r in self._d
-
-    def add(self, r: bytes) -> None:
-        self._d[bytes(r)] = None
-        while len(self._d) > self.limit:
-            self._d.popitem(last=False)
 
 
 @dataclass
@@ -194,7 +190,7 @@ class Flow:
         clock: Callable[[], float],
         config: FlowConfig | None = None,
         *,
-        seen_randoms: RandomSet | None = None,
+        seen_randoms: RandomSet | SharedRandomSet | None = None,
         flow_id: str = "-",
         on_decision: Callable[[Decision], None] | None = None,
     ):
@@ -217,6 +213,7 @@ class Flow:
         self._ccs = False
         self._server = _ServerSide()
         self._finished_at: float | None = None
+        self._co_at: float | None = None  # when the CO was accepted
         self._pending_co: tuple[int, Proof] | None = None
         self._records: OrderedDict[int, _Record] = OrderedDict()  # unreleased (strict) / unverified (async)
         self._next_in = 0  # the number the next application record gets
@@ -267,9 +264,19 @@ class Flow:
             times.append(self._finished_at + self.config.co_deadline)
         for rec in self._records.values():
             if not rec.verified:
-                times.append(rec.arrival + self.config.q_deadline)
+                due = self._record_due(rec)
+                if due is not None:
+                    times.append(due)
                 break
         return min(times) if times else None
+
+    def _record_due(self, rec: _Record) -> float | None:
+        """When an unverified record's proofs are overdue (None: its clock has not started)."""
+        if self.config.mode is Mode.STRICT:
+            return rec.arrival + self.config.q_deadline
+        if self._co_at is None:
+            return None  # async: the CO deadline governs until the CO is accepted
+        return max(rec.arrival, self._co_at) + self.config.async_q_deadline
 
     # ------------------------------------------------------------------ decisions
 
@@ -459,10 +466,9 @@ class Flow:
                         raise InvalidInput("a ClientHello does not end its record")
                     hello = _client_hello(msg)
                     if self._hellos == 0:
-                        if hello.random in self.seen_randoms:
+                        if not self.seen_randoms.check_and_add(hello.random):
                             raise InvalidInput("ClientHello random already seen on another connection")
                         self.client_random = hello.random
-                        self.seen_randoms.add(hello.random)
                     elif hello.random != self.client_random:
                         raise InvalidInput("the second ClientHello changes the random")
             except InvalidInput as e:
@@ -527,6 +533,9 @@ class Flow:
         if len(self._records) >= self.config.max_unverified:
             self.close("too many unverified records", what="record", n=n, length=length)
             return
+        if self.config.mode is Mode.ASYNC and self.comm_k is None and n >= self.config.async_max_before_co:
+            self.close("too many records before the CO was accepted", what="record", n=n, ban=True)
+            return
         self._next_in += 1
         rec = _Record(n, raw, self.clock())
         self._records[n] = rec
@@ -550,7 +559,10 @@ class Flow:
                 self.close("no valid CO proof by the deadline", what="co", ban=ban)
                 return
         for rec in self._records.values():
-            if not rec.verified and now > rec.arrival + self.config.q_deadline:
+            if rec.verified:
+                continue
+            due = self._record_due(rec)
+            if due is not None and now > due:
                 self.close("no valid Q proof by the deadline", what="record", n=rec.n, ban=ban)
                 return
 
@@ -582,6 +594,7 @@ class Flow:
             self._answer(Answer("co", False, self._refusal()))
             return
         self.comm_k = comm_k
+        self._co_at = self.clock()
         self._answer(Answer("co", True))
 
     def pad(self, n: int, j: int, comm_pad: int, proof: Proof) -> None:
@@ -652,19 +665,18 @@ class Flow:
             self._pending_q[n] = proof  # retried when the missing PAD proofs verify
             return
         ct = rec.raw[5 : 5 + inner]
-        ok: bool | None = False
-        for root in self.verifier.roots.acceptable(self.clock()):
-            try:
-                public = query_public_inputs(pads, ct, inner, root, size)
-            except InvalidInput as e:
-                self._answer(Answer("q", False, str(e), n))
-                return
-            ok = self.verifier.verify(q_name(size), public, proof)
-            if ok is None:
-                self._pending_q[n] = proof  # queued: retry() finds the verdict
-                return
-            if ok:
-                break
+        try:  # the current root, and the previous one in its grace window: checked in one round
+            publics = [
+                query_public_inputs(pads, ct, inner, root, size)
+                for root in self.verifier.roots.acceptable(self.clock())
+            ]
+        except InvalidInput as e:
+            self._answer(Answer("q", False, str(e), n))
+            return
+        ok = self.verifier.verify_any(q_name(size), publics, proof)
+        if ok is None:
+            self._pending_q[n] = proof  # queued: retry() finds the verdict
+            return
         if not ok:
             self._answer(Answer("q", False, self._refusal(), n))
             return

@@ -1,7 +1,8 @@
 """Prometheus text-format metrics of the middlebox (exposition format 0.0.4), no dependency.
 
 Counters: proofs verified / failed per circuit, decisions by action and reason, dropped verification
-jobs, proof messages answered RATE_LIMITED (by kind); a histogram of how long a record was held
+jobs, proof messages answered RATE_LIMITED (by kind), new connections refused (by reason), bans (by
+reason) and connections cut (by mode and reason); a histogram of how long a record was held
 (arrival to release); gauges for active flows and the verification queue.  Label values are
 escaped; reasons are the flow core's fixed strings, so the label set stays small.
 """
@@ -34,6 +35,9 @@ class Metrics:
         self.decisions: dict[tuple[str, str], int] = defaultdict(int)
         self.dropped: dict[str, int] = defaultdict(int)
         self.rate_limited: dict[str, int] = defaultdict(int)
+        self.refused: dict[str, int] = defaultdict(int)
+        self.bans: dict[str, int] = defaultdict(int)
+        self.cuts: dict[tuple[str, str], int] = defaultdict(int)
         self.verify_seconds = 0.0
         self.hold_counts = [0] * (len(HOLD_BUCKETS) + 1)
         self.hold_sum = 0.0
@@ -49,6 +53,18 @@ class Metrics:
     def rate_limit(self, kind: str) -> None:
         """One proof-channel message answered RATE_LIMITED (``kind``: announce/co/pad/q)."""
         self.rate_limited[kind] += 1
+
+    def refuse(self, reason: str) -> None:
+        """A new connection refused before it had a flow (banned address, flow limits)."""
+        self.refused[reason] += 1
+
+    def ban(self, reason: str) -> None:
+        """A client address banned (async mode: a record not proven by its deadline)."""
+        self.bans[reason] += 1
+
+    def cut(self, mode: str, reason: str) -> None:
+        """A connection cut by the middlebox (a SPEC §2 violation, a missed deadline, ...)."""
+        self.cuts[(mode, reason or "-")] += 1
 
     def decision(self, action: str, reason: str) -> None:
         self.decisions[(action, reason or "-")] += 1
@@ -83,6 +99,24 @@ class Metrics:
         ]
         for kind, v in sorted(self.rate_limited.items()):
             out.append(f"zkmb_proof_rate_limited_total{_labels(kind=kind)} {v}")
+        out += [
+            "# HELP zkmb_connections_refused_total New DoT connections refused, by reason.",
+            "# TYPE zkmb_connections_refused_total counter",
+        ]
+        for reason, v in sorted(self.refused.items()):
+            out.append(f"zkmb_connections_refused_total{_labels(reason=reason)} {v}")
+        out += [
+            "# HELP zkmb_bans_total Client addresses banned, by reason.",
+            "# TYPE zkmb_bans_total counter",
+        ]
+        for reason, v in sorted(self.bans.items()):
+            out.append(f"zkmb_bans_total{_labels(reason=reason)} {v}")
+        out += [
+            "# HELP zkmb_cuts_total Connections cut by the middlebox, by enforcement mode and reason.",
+            "# TYPE zkmb_cuts_total counter",
+        ]
+        for (mode, reason), v in sorted(self.cuts.items()):
+            out.append(f"zkmb_cuts_total{_labels(mode=mode, reason=reason)} {v}")
         out += [
             "# HELP zkmb_decisions_total Decisions on client bytes, by action and reason.",
             "# TYPE zkmb_decisions_total counter",

@@ -5,7 +5,9 @@ The kernel spreads queued packets over the queues by a hash of the packet's IPv4
 directions of a connection hash alike, so every packet of a connection reaches the same queue; the ports
 are not hashed, so all connections between one client address and one resolver share a queue).  Each
 queue is bound by a child process running a :class:`~zkmb.middlebox.bridge.Bridge`: flow state, the
-verification pool and deadlines are per child, so the children verify on separate cores.
+verification pool and deadlines are per child, so the children verify on separate cores.  The set of
+ClientHello randoms already seen is one for all children (:class:`~.randoms.SharedRandomSet` in shared
+memory): a ClientHello replayed from another address lands on another queue and is still refused.
 
 Proofs: the client connects to the one proof endpoint, owned by the parent.  The parent reads the
 first frame (it must be ANNOUNCE, else the connection is answered REJECTED and closed), asks every
@@ -36,6 +38,7 @@ from collections.abc import Callable
 from zkmb.errors import InvalidInput
 
 from .messages import HEADER_LEN, Announce, MessageRejected, Rejected, from_wire, split_frame, to_wire
+from .randoms import SharedRandomSet
 
 __all__ = ["MultiQueueBridge", "parse_queues", "serve_child"]
 
@@ -123,9 +126,12 @@ async def _take(bridge, sock: socket.socket, initial: bytes) -> None:
     await bridge._proofs(reader, writer, initial)
 
 
-def _child_entry(factory, queue: int, ctrl: socket.socket, level: int) -> None:
+def _child_entry(factory, queue: int, ctrl: socket.socket, level: int, randoms=None) -> None:
     logging.basicConfig(level=level, format=f"%(asctime)s q{queue} %(message)s", force=True)
-    serve_child(factory(queue), queue, None, ctrl)
+    bridge = factory(queue)
+    if randoms is not None:
+        bridge.randoms = randoms  # one seen-random set for every queue (SPEC §2)
+    serve_child(bridge, queue, None, ctrl)
 
 
 # --------------------------------------------------------------------------------------------- parent
@@ -155,15 +161,21 @@ class MultiQueueBridge:
         self.children: list[tuple[multiprocessing.Process, socket.socket, threading.Lock]] = []
         self._listener: socket.socket | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.randoms: SharedRandomSet | None = None
+        """The ClientHello randoms seen by any child (made at :meth:`start`, shared with every child)."""
 
     async def start(self, proof_listen: tuple[str, int], *, ready_timeout: float = 120.0) -> int:
         """Spawn the children and wait until each has bound its queue (keys loaded), then listen for
         proof connections; returns the proof port.  InvalidInput if a child does not come up."""
         ctx = multiprocessing.get_context("spawn")
         level = logging.getLogger().getEffectiveLevel()
+        if self.randoms is None:
+            self.randoms = SharedRandomSet(ctx)
         for q in self.queues:
             mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            p = ctx.Process(target=_child_entry, args=(self.factory, q, theirs, level), daemon=True)
+            p = ctx.Process(
+                target=_child_entry, args=(self.factory, q, theirs, level, self.randoms), daemon=True
+            )
             p.start()
             theirs.close()
             self.children.append((p, mine, threading.Lock()))

@@ -92,7 +92,7 @@ class Middlebox:
         config: FlowConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_flows_per_ip: int = 16,
-        ban_seconds: float = 300.0,
+        ban_seconds: float = 60.0,
         proof_rate: float = 200.0,
         pool: VerifyPool | None = None,
         metrics: Metrics | None = None,
@@ -116,7 +116,11 @@ class Middlebox:
         self.pool = pool
         self.metrics = metrics
         if metrics is not None:
-            metrics.gauge("zkmb_active_flows", "Client connections being relayed.", lambda: len(self.conns))
+            metrics.gauge(
+                "zkmb_active_flows",
+                "Client connections being relayed (live: not cut or closed).",
+                lambda: sum(self._live(c) for c in self.conns.values()),
+            )
             if pool is not None:
                 metrics.gauge("zkmb_verify_queue", "Verification jobs waiting.", lambda: pool.queued)
                 pool.on_verdict = pool.on_verdict or metrics.verdict
@@ -156,12 +160,9 @@ class Middlebox:
         peer = writer.get_extra_info("peername")[:2]
         local = writer.get_extra_info("sockname")[:2]
         ip = peer[0]
-        if (
-            self.bans.get(ip, 0) > self.clock()
-            or len(self.conns) >= self.max_flows
-            or sum(k[0][0] == ip for k in self.conns) >= self.max_flows_per_ip
-        ):
-            log.info("flow=- what=accept client=%s action=block reason=banned_or_too_many_flows", ip)
+        why = self.refusal(ip)
+        if why is not None:
+            self._refuse(ip, why)
             writer.close()
             return
         key = (tuple(peer), tuple(local))
@@ -232,6 +233,31 @@ class Middlebox:
             self.metrics.decision(d.action, d.reason)
             if d.held is not None:
                 self.metrics.hold(d.held)
+            if d.cut:
+                self.metrics.cut(self._mode, d.reason)
+
+    @property
+    def _mode(self) -> str:
+        return (self.config.mode if self.config is not None else FlowConfig().mode).value
+
+    def refusal(self, ip: str) -> str | None:
+        """Why a new connection from ``ip`` is refused (banned, too many live flows), or None."""
+        if self.bans.get(ip, 0) > self.clock():
+            return "client banned"
+        live = [k for k, c in self.conns.items() if self._live(c)]
+        if len(live) >= self.max_flows:
+            return "too many flows"
+        if sum(k[0][0] == ip for k in live) >= self.max_flows_per_ip:
+            return "too many flows from this address"
+        return None
+
+    def _live(self, conn) -> bool:
+        return not conn.flow.closed
+
+    def _refuse(self, ip: str, reason: str) -> None:
+        log.info("flow=- what=accept client=%s action=refuse reason=%s", ip, reason.replace(" ", "_"))
+        if self.metrics is not None:
+            self.metrics.refuse(reason)
 
     def _sync(self, key, conn: _Conn) -> None:
         """Move what the flow produced; cut both sides once it is closed."""
@@ -253,13 +279,14 @@ class Middlebox:
         if self.conns.get(key) is conn:
             del self.conns[key]
             if conn.flow.ban:
-                self.ban(key[0][0])
+                self.ban(key[0][0], conn.flow.closed or "")
         self._shutdown(conn)
 
-    def ban(self, ip: str) -> None:
-        """Refuse new flows from ``ip`` for ``ban_seconds``.  The table is bounded (``max_bans``):
-        expired bans are purged first; if it is still full, the ban that ends soonest is given up
-        (logged) -- bans deter, the connection that broke the rules is cut regardless."""
+    def ban(self, ip: str, reason: str = "") -> None:
+        """Refuse new flows from ``ip`` for ``ban_seconds`` (logged, counted by ``reason``).  The table
+        is bounded (``max_bans``): expired bans are purged first; if it is still full, the ban that
+        ends soonest is given up (logged) -- bans deter, the connection that broke the rules is cut
+        regardless."""
         now = self.clock()
         if ip not in self.bans and len(self.bans) >= self.max_bans:
             for k in [k for k, until in self.bans.items() if until <= now]:
@@ -269,6 +296,10 @@ class Middlebox:
                 del self.bans[victim]
                 log.warning("ban table full (%d): the ban of %s ends early", self.max_bans, victim)
         self.bans[ip] = now + self.ban_seconds
+        why = (reason or "-").replace(" ", "_")
+        log.warning("client=%s action=ban seconds=%g reason=%s", ip, self.ban_seconds, why)
+        if self.metrics is not None:
+            self.metrics.ban(reason or "-")
 
     def _shutdown(self, conn: _Conn) -> None:
         conn.flow.close("middlebox shut down")

@@ -152,6 +152,11 @@ class Verifier:
         except InvalidInput:
             return False
 
+    def verify_any(self, circuit: str, publics: Sequence[Sequence[int]], proof: Proof) -> bool:
+        """True iff ``proof`` verifies for ``circuit`` on at least one of ``publics`` (a Q proof against
+        the current or, in the grace window, the previous policy root)."""
+        return any(self.verify(circuit, public, proof) for public in publics)
+
     def verify_many(self, circuit: str, items: Sequence[tuple[Sequence[int], Proof]]) -> list[bool]:
         """One verdict per ``(public, proof)``: one batch check first; if it fails (or raises), each
         item alone, so a bad proof never takes the good ones of the same batch down with it."""

@@ -190,6 +190,43 @@ class FlowVerifier:
         self._waiting.add(key)
         return None
 
+    def verify_any(self, circuit: str, publics: Sequence[Sequence[int]], proof: Proof) -> bool | None:
+        """Like :meth:`verify` for "verifies on at least one of ``publics``", in one round: every
+        alternative is queued at once and the combined verdict is in as soon as one accepts or all
+        refused (a grace-window Q proof never waits for a second round, SPEC §7)."""
+        if len(publics) == 1:
+            return self.verify(circuit, publics[0], proof)
+        self.refusal = None
+        if not self.pool.verifier.has(circuit):
+            self.refusal = f"no verifying key for {circuit}"
+            return False
+        key = (circuit, tuple(tuple(p) for p in publics), _proof_id(proof))
+        if key in self._verdicts:
+            return self._verdicts.pop(key)
+        if key in self._waiting:
+            return None
+        state = {"left": len(publics), "done": False}
+
+        def one(ok: bool) -> None:
+            if state["done"]:
+                return
+            state["left"] -= 1
+            if ok or state["left"] == 0:
+                state["done"] = True
+                self._done(key, ok)
+
+        queued = 0
+        for public in publics:
+            if self.pool.submit(circuit, public, proof, one):
+                queued += 1
+            else:
+                state["left"] -= 1
+        if queued == 0:
+            self.refusal = "middlebox overloaded, resend later"
+            return False
+        self._waiting.add(key)
+        return None
+
     def _done(self, key: Key, ok: bool) -> None:
         self._waiting.discard(key)
         self._verdicts[key] = ok

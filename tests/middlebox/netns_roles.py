@@ -137,6 +137,33 @@ def client_proofs_from(cafile: str, src: str) -> None:
     client_proofs(cafile)
 
 
+def client_replay(cafile: str, src_a: str, src_b: str) -> None:
+    """One ClientHello sent from ``src_a`` and then replayed byte for byte from ``src_b`` (another
+    address: the kernel may put it on another queue); prints what the resolver answered to each."""
+    from zkmb.tls import DotConnection, TlsClientConfig
+    from zkmb.tls.records import SUITES_BY_NAME
+
+    conn = DotConnection(TlsClientConfig(RESOLVER, cafile=cafile, suites=(SUITES_BY_NAME["chacha20"],)))
+    conn.start()
+    hello = conn.data_to_send()
+    for tag, src in (("FIRST", src_a), ("REPLAY", src_b)):
+        s = socket.create_connection((RESOLVER, 853), timeout=5, source_address=(src, 0))
+        print(tag, "port", s.getsockname()[1], flush=True)
+        s.sendall(hello)
+        got = b""
+        s.settimeout(3)
+        try:
+            while len(got) < 5:
+                data = s.recv(4096)
+                if not data:
+                    break
+                got += data
+        except OSError:
+            pass
+        print(tag, "got", len(got), flush=True)
+        s.close()
+
+
 def _small_policy():
     """The policy both sides of the real-proof test build (same rules, same root)."""
     from zkmb.policy import policy_from_rules

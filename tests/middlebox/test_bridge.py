@@ -244,3 +244,72 @@ def test_cli_bridge_mode_fails_closed_without_a_valid_allowlist(allow, why):
     args = argparse.Namespace(bridge="7", allow=allow, policy="/nonexistent", keys="/nonexistent")
     with pytest.raises(InvalidInput, match=why):
         asyncio.run(serve(args))
+
+
+def test_dead_flows_do_not_count_toward_the_per_address_limit(recorded, fake_verifier, clock, caplog):
+    """40 sequential connections from one address, each cut (the client's FIN before any proof; or a
+    bad record) or finished cleanly: every SYN is admitted (dead flows stayed in the table for the
+    idle period and counted toward max_flows_per_ip = 16, so the 17th SYN was dropped with no log)."""
+    import logging
+
+    from zkmb.middlebox.metrics import Metrics
+
+    metrics = Metrics()
+    b = Bridge(
+        fake_verifier,
+        config=FlowConfig(resolvers=frozenset({S[0]})),
+        clock=clock,
+        inject=lambda raw, dst: None,
+        metrics=metrics,
+    )
+    for i in range(40):
+        c = (C[0], 41000 + i)
+        syn = Pkt(build_packet(c, S, CISN, 0, SYN))
+        b.packet(syn)
+        assert syn.verdict == "accept", i
+        synack = Pkt(build_packet(S, c, SISN, CISN + 1, SYN | ACK))
+        b.packet(synack)
+        if i % 2:  # cut: a record of an unknown content type
+            bad = Pkt(build_packet(c, S, CISN + 1, SISN + 1, ACK | PSH, b"\x63\x03\x03\x00\x01\x00"))
+            b.packet(bad)
+            assert b.conns[(c, S)].blocked
+        else:  # the client closes before sending anything
+            fin = Pkt(build_packet(c, S, CISN + 1, SISN + 1, ACK | FIN))
+            b.packet(fin)
+        clock.t += 1
+    assert len(b.conns) == 40 and not any(b._live(x) for x in b.conns.values())
+    # live flows still count: 16 open connections, the 17th is refused, logged and counted
+    with caplog.at_level(logging.INFO, logger="zkmb.middlebox"):
+        for i in range(17):
+            syn = Pkt(build_packet((C[0], 42000 + i), S, CISN, 0, SYN))
+            b.packet(syn)
+            assert syn.verdict == ("accept" if i < 16 else "drop"), i
+    assert "action=refuse reason=too_many_flows_from_this_address" in caplog.text
+    assert 'zkmb_connections_refused_total{reason="too many flows from this address"} 1' in metrics.render()
+    # a ban is refused with its own reason
+    b.ban("10.253.0.9", "no valid Q proof by the deadline")
+    syn = Pkt(build_packet(("10.253.0.9", 40000), S, CISN, 0, SYN))
+    b.packet(syn)
+    assert syn.verdict == "drop"
+    text = metrics.render()
+    assert 'zkmb_connections_refused_total{reason="client banned"} 1' in text
+    assert 'zkmb_bans_total{reason="no valid Q proof by the deadline"} 1' in text
+    assert 'zkmb_cuts_total{mode="strict",reason="record of unknown content type 99"} 20' in text
+
+
+def test_dead_flow_table_bounded(fake_verifier, clock):
+    """Dead flows are kept only up to twice max_flows: the longest-idle ones go first."""
+    b = Bridge(
+        fake_verifier,
+        config=FlowConfig(resolvers=frozenset({S[0]})),
+        clock=clock,
+        inject=lambda raw, dst: None,
+        max_flows=4,
+        max_flows_per_ip=4,
+    )
+    for i in range(20):
+        c = (C[0], 43000 + i)
+        b.packet(Pkt(build_packet(c, S, CISN, 0, SYN)))
+        b.packet(Pkt(build_packet(c, S, CISN + 1, 0, ACK | PSH, b"\x63\x03\x03\x00\x01\x00")))
+        clock.t += 1
+    assert len(b.conns) <= 8 and (C[0], 43019) in {k[0] for k in b.conns}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -70,3 +71,42 @@ def test_two_queues_two_processes_both_verify(multi_net):
     assert set(verified) == {"5", "6"}, (verified, text[-3000:])
     assert sum(verified.values()) >= 2
     assert text.count("action=handed_over") >= 2
+
+
+def test_replayed_client_hello_refused_on_another_queue(multi_net):
+    """SPEC §2 across queues: a ClientHello seen on one queue and replayed from another address that
+    the kernel puts on the other queue is refused there (each child had its own seen-random set)."""
+    cert, log = multi_net
+    first_src = SOURCES[0]
+    for src in SOURCES[1:]:
+        before = len(log.read_text())
+        r = subprocess.run(
+            ["ip", "netns", "exec", "zkmb-client", "timeout", "30", sys.executable, "-m"]
+            + ["tests.middlebox.netns_roles", "client_replay", str(cert), first_src, src],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=45,
+            check=False,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        got = dict(re.findall(r"^(FIRST|REPLAY) got (\d+)$", r.stdout, re.M))
+        ports = dict(re.findall(r"^(FIRST|REPLAY) port (\d+)$", r.stdout, re.M))
+        assert int(got["FIRST"]) > 0, r.stdout  # the resolver answered the original ClientHello
+        deadline = time.time() + 5
+        while "random_already_seen" not in log.read_text()[before:] and time.time() < deadline:
+            time.sleep(0.05)
+        text = log.read_text()[before:]
+        q_first = re.search(rf" q(\d+) flow=\d+ what=syn client={first_src}:{ports['FIRST']} ", text)
+        q_replay = re.search(rf" q(\d+) flow=(\d+) what=syn client={src}:{ports['REPLAY']} ", text)
+        assert q_first and q_replay, text[-3000:]
+        refused = re.search(
+            rf" q{q_replay.group(1)} flow={q_replay.group(2)} what=client_hello .*action=block "
+            r"reason=ClientHello_random_already_seen_on_another_connection",
+            text,
+        )
+        assert refused, text[-3000:]
+        assert int(got["REPLAY"]) == 0, r.stdout  # nothing reached the resolver, nothing came back
+        if q_first.group(1) != q_replay.group(1):
+            return  # refused on the other queue: the set is shared
+    pytest.fail("no source address put the replay on the other queue")

@@ -158,9 +158,47 @@ def test_async_mode_forwards_then_cuts_and_bans(recorded, fake_verifier, clock):
     assert flow.take_answers()[-1].accepted and flow.next_record == 1
     flow.client_data(apps[1])
     assert flow.take_to_server() == apps[1]
-    clock.t += 3
+    clock.t += 3.01
     flow.tick()
     assert flow.closed and flow.ban
+    assert flow.decisions[-1].cut and flow.decisions[-1].reason == "no valid Q proof by the deadline"
+
+
+def test_async_record_deadline_starts_at_co_acceptance(recorded, fake_verifier, clock):
+    """SPEC §7 async: a record sent before the CO is accepted is due 3 s after the CO's acceptance (the
+    CO keeps its own 20 s deadline meanwhile), one sent later 3 s after its arrival."""
+    flow, view, apps = _open(recorded, fake_verifier, clock, mode=Mode.ASYNC)
+    flow.client_data(apps[0])
+    assert flow.take_to_server() == apps[0]
+    clock.t += 10  # long past 3 s from arrival, but the CO is not in yet: not due
+    flow.tick()
+    assert not flow.closed and flow.next_deadline() == pytest.approx(clock.t - 10 + 20)
+    flow.co(COMM_K, _co(view, "chacha20"))
+    assert flow.next_deadline() == pytest.approx(clock.t + 3)
+    clock.t += 2.9
+    flow.tick()
+    assert not flow.closed
+    clock.t += 0.2
+    flow.tick()
+    assert flow.closed and flow.ban and "deadline" in flow.closed
+
+
+def test_async_at_most_eight_records_before_co(recorded, fake_verifier, clock):
+    flow, view, apps = _open(recorded, fake_verifier, clock, mode=Mode.ASYNC)
+    for _ in range(8):
+        flow.client_data(apps[0])
+    assert flow.take_to_server() == apps[0] * 8 and not flow.closed
+    flow.client_data(apps[0])
+    assert flow.take_to_server() == b"" and flow.closed and flow.ban
+    assert flow.closed == "too many records before the CO was accepted"
+
+
+def test_async_co_deadline_cuts_and_bans(recorded, fake_verifier, clock):
+    flow, view, apps = _open(recorded, fake_verifier, clock, mode=Mode.ASYNC)
+    flow.client_data(apps[0])
+    clock.t += 20.01
+    flow.tick()
+    assert flow.closed == "no valid CO proof by the deadline" and flow.ban
 
 
 def _hs_parts(cap):
@@ -301,3 +339,97 @@ def test_pending_pad_proofs_bounded_with_an_answer(recorded, clock):
     assert [(a.n, a.accepted, a.reason) for a in answers] == [(3, False, "too many PAD proofs pending")]
     flow.close("test")
     assert [(a.kind, a.n, a.accepted) for a in flow.take_answers()] == [("pad", n, False) for n in range(3)]
+
+
+@pytest.mark.parametrize("proof_root", [OLD_ROOT, ROOT + 1])
+def test_grace_window_q_accepted_in_one_verification_round(recorded, clock, proof_root):
+    """A Q proof against the previous root (in the grace window) or the current one is accepted after
+    one round of queued verification: both roots' checks go to the pool at once and are each run once
+    (it took three rounds when a verdict was consumed on reading and the current root re-queued)."""
+    import asyncio
+
+    from zkmb.middlebox.verifier import PolicyRoots, Verifier
+    from zkmb.middlebox.workers import FlowVerifier, VerifyPool
+
+    from .conftest import NAMES, fake_check
+
+    checks: list[tuple] = []
+
+    def counting_check(vk, public, proof):
+        checks.append((vk, tuple(public)))
+        return fake_check(vk, public, proof)
+
+    async def run():
+        verifier = Verifier({n: n for n in NAMES}, PolicyRoots(OLD_ROOT), check=counting_check)
+        verifier.roots.rotate(ROOT + 1, clock())
+        pool = VerifyPool(verifier, workers=1, max_batch=1)
+        woke = asyncio.Event()
+        rounds = 0
+        fv = FlowVerifier(pool, woke.set)
+        flow, view, apps = _open(recorded, fv, clock)
+        flow.comm_k = COMM_K
+        flow.view = view
+        k = size_class(len(apps[0]) - 21) // 64
+        for j in range(k):
+            flow._pads[(0, j)] = 100 + j
+        pads = [100 + j for j in range(k)]
+        flow.client_data(apps[0])
+        flow.take_to_server()
+        checks.clear()
+        flow.q(0, _q(apps[0], pads, root=proof_root))
+        assert flow.take_to_server() == b""  # queued
+        out = b""
+        while not out and rounds < 5:
+            await asyncio.wait_for(woke.wait(), 5)
+            woke.clear()
+            rounds += 1
+            flow.retry()
+            out = flow.take_to_server()
+        pool.close()
+        return rounds, out, apps[0], flow.take_answers()
+
+    rounds, out, raw, answers = asyncio.run(run())
+    assert out == raw and answers[-1].accepted
+    assert rounds == 1
+    q_checks = [c for c in checks if c[0].startswith("q_")]
+    assert len(q_checks) <= 2 and len({c[1] for c in q_checks}) == len(q_checks)  # each root once
+
+
+def test_grace_window_q_refused_when_neither_root_verifies(recorded, clock):
+    """A proof that verifies under neither root is refused once both verdicts are in, never re-queued."""
+    import asyncio
+
+    from zkmb.middlebox.verifier import PolicyRoots, Verifier
+    from zkmb.middlebox.workers import FlowVerifier, VerifyPool
+
+    from .conftest import NAMES, fake_check
+
+    submitted: list[str] = []
+
+    async def run():
+        verifier = Verifier({n: n for n in NAMES}, PolicyRoots(OLD_ROOT), check=fake_check)
+        verifier.roots.rotate(ROOT + 1, clock())
+        pool = VerifyPool(verifier, workers=1, max_batch=1)
+        real_submit = pool.submit
+        pool.submit = lambda c, *a: submitted.append(c) or real_submit(c, *a)
+        woke = asyncio.Event()
+        fv = FlowVerifier(pool, woke.set)
+        flow, view, apps = _open(recorded, fv, clock)
+        flow.comm_k, flow.view = COMM_K, view
+        k = size_class(len(apps[0]) - 21) // 64
+        for j in range(k):
+            flow._pads[(0, j)] = 100 + j
+        flow.client_data(apps[0])
+        flow.q(0, _q(apps[0], [100 + j for j in range(k)], root=ROOT + 7))
+        answers = []
+        while not answers:
+            await asyncio.wait_for(woke.wait(), 5)
+            woke.clear()
+            flow.retry()
+            answers = [a for a in flow.take_answers() if a.kind == "q"]
+        pool.close()
+        return answers
+
+    answers = asyncio.run(run())
+    assert [(a.n, a.accepted) for a in answers] == [(0, False)]
+    assert submitted.count("q_64") + submitted.count("q_128") == 2  # both roots, once each
