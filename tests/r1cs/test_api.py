@@ -402,6 +402,29 @@ def test_assert_boolean():
         build(lambda self, api: api.assert_equal(3, 4), x=Secret())
 
 
+def test_assert_mul():
+    """a * b = c in one row and no new wire; a constant side makes it the linear assert_equal."""
+
+    def define(self, api):
+        api.assert_boolean(self.f)
+        with api.scope("gadget"):
+            api.assert_mul(self.a, self.b + 1, self.c - self.a)
+            api.assert_mul(3, self.a, self.d)  # linear: 3 a = d
+            api.assert_mul(2, 5, 10)  # constant: nothing
+
+    _, cs = build(define, c=Public(), f=Secret(), a=Secret(), b=Secret(), d=Secret())
+    assert cs.n_constraints == 1 + 2 and gadget_rows(cs, "gadget") == [1, 2]
+    assert cs.n_wires == 1 + 5  # no internal wire
+    w = cs.solve({"c": 3 * 5 + 3, "f": 0, "a": 3, "b": 4, "d": 9})
+    assert cs.is_satisfied(w)
+    for name in ("a", "b", "c", "d"):
+        assert_fails_in(cs, tamper(w, cs.inputs[name].first_wire), "gadget")
+    with pytest.raises(UnsatisfiedError, match="scope 'gadget'"):
+        cs.solve({"c": 3 * 5 + 4, "f": 0, "a": 3, "b": 4, "d": 9})
+    with pytest.raises(CircuitError):
+        build(lambda self, api: api.assert_mul(2, 5, 11), x=Secret())
+
+
 def test_assert_boolean_of_lc():
     def define(self, api):
         api.assert_boolean(self.a + self.b)

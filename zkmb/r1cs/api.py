@@ -11,6 +11,7 @@ numbers, checked by the tests):
 ``div_unchecked``      1 (``b * out = a``; any ``out`` satisfies it when ``a = b = 0``)
 ``inverse``            1
 ``assert_equal``       1 (0 when the difference is the constant 0)
+``assert_mul``         1 (``a * b = c``, no new wire; as ``assert_equal`` when a or b is constant)
 ``assert_boolean``     1 (0 when the value is already known boolean)
 ``select``             1 (+1 if ``b`` is not known boolean)
 ``to_bits(x, n<254)``  n + 1
@@ -292,6 +293,17 @@ class API:
                 raise CircuitError("assert_equal on two different constants")
             return
         self._constrain(d, _ONE, _EMPTY)
+
+    def assert_mul(self, a, b, c) -> None:
+        """Constrain a * b = c in one constraint without a new wire (``mul`` then ``assert_equal``
+        would take two); with a constant a or b it is the linear ``assert_equal``."""
+        ta, tb, tc = as_terms(a), as_terms(b), as_terms(c)
+        ca, cb = const_value(ta), const_value(tb)
+        if ca is not None or cb is not None:
+            prod = scale_terms(tb, ca) if ca is not None else scale_terms(ta, cb)
+            self.assert_equal(LC(prod), LC(tc))
+            return
+        self._constrain(ta, tb, tc)
 
     def assert_boolean(self, a) -> None:
         """Constrain a in {0, 1} (``a * (a - 1) = 0``) unless a is already known boolean."""
