@@ -1,9 +1,11 @@
 // Poseidon test vectors from circomlibjs (run by tests/gadgets/test_poseidon.py; offline).
 // usage: node circomlibjs_poseidon.mjs <node_modules dir>  < request.json  > answer.json
-// request: {"hash": [[x1, ..., xn], ...], "perm": [[s0, s1, ..., s_{t-1}], ...], "constants": bool}
-//   (decimal strings).  answer: {"reference": [...], "opt": [...], "wasm": [...]} for "hash" (the three
-//   circomlibjs implementations), "perm": [[t outputs], ...] (reference poseidon with initState = s0 and
-//   nOut = t), and with "constants": {"C": [...], "M": [...]} from src/poseidon_constants.js.
+// request: {"hash": [[x1, ..., xn], ...], "perm": [[s0, s1, ..., s_{t-1}], ...], "tagged": [[tag, x1,
+//   ..., xn], ...], "constants": bool} (decimal strings).  answer: {"reference": [...], "opt": [...],
+//   "wasm": [...]} for "hash" (the three circomlibjs implementations), "perm": [[t outputs], ...]
+//   (reference poseidon with initState = s0 and nOut = t), "tagged": [[reference, opt, wasm], ...]
+//   (poseidon(inputs, initState = tag), one output: circomlib PoseidonEx(n, 1) with that initialState),
+//   and with "constants": {"C": [...], "M": [...]} from src/poseidon_constants.js.
 import path from "path";
 import { pathToFileURL } from "url";
 
@@ -20,7 +22,7 @@ const opt = await lib.buildPoseidonOpt();
 const wasm = await lib.buildPoseidon();
 const str = (F, x) => F.toObject(x).toString();
 
-const out = { reference: [], opt: [], wasm: [], perm: [] };
+const out = { reference: [], opt: [], wasm: [], perm: [], tagged: [] };
 for (const inp of req.hash || []) {
   const xs = inp.map((s) => BigInt(s));
   out.reference.push(str(ref.F, ref(xs)));
@@ -31,6 +33,10 @@ for (const st of req.perm || []) {
   const xs = st.map((s) => BigInt(s));
   const res = ref(xs.slice(1), xs[0], xs.length);
   out.perm.push(res.map((x) => str(ref.F, x)));
+}
+for (const row of req.tagged || []) {
+  const [tag, ...xs] = row.map((s) => BigInt(s));
+  out.tagged.push([str(ref.F, ref(xs, tag)), str(opt.F, opt(xs, tag)), str(wasm.F, wasm(xs, tag))]);
 }
 if (req.constants) {
   const consts = (await load("src", "poseidon_constants.js")).default;

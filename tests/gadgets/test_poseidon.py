@@ -42,7 +42,7 @@ from zkmb.gadgets.poseidon_constants import (
     params,
 )
 from zkmb.gadgets.registry import GADGET_MODULES
-from zkmb.gadgets.tags import TAG_KEY_HASH
+from zkmb.gadgets.tags import TAG_KEY_HASH, TAG_LEAF, TAG_NODE_2, TAG_NODE_4, TAG_PAD_COMMITMENT
 from zkmb.r1cs import Circuit, Public, Secret, UnsatisfiedError, compile, read_r1cs
 
 from .tamper import assert_fails_in, bump, product_wires, solve_pinned, violated_rows
@@ -68,6 +68,13 @@ def _vectors() -> dict[int, list[list[int]]]:
 
 
 VECTORS = _vectors()
+TAGGED = [
+    [tag, *x]
+    for tag in (TAG_KEY_HASH, TAG_LEAF, TAG_NODE_4, TAG_NODE_2, TAG_PAD_COMMITMENT, 1, R - 1)
+    for x in ([1, 2], [3, 4, 5, 6], list(range(7, 16)), [0, R - 1, 2, 3])
+]
+"""Capacity-tagged hashes (``[tag, inputs...]``): every policy and pad tag, the widths they are used at
+(2: leaf and binary node, 4: 4-ary node and comm_pad, 9: key hash), and edge tags."""
 PERM_STATES = {t: [[random.Random(t).randrange(R) for _ in range(t)], [R - 1] * t] for t in (2, 3, 4, 5, 17)}
 
 
@@ -84,6 +91,7 @@ def circomlibjs() -> dict:
     req = {
         "hash": [[str(x) for x in v] for v in hash_in],
         "perm": [[str(x) for x in s] for s in perm_in],
+        "tagged": [[str(x) for x in v] for v in TAGGED],
         "constants": True,
     }
     res = subprocess.run(
@@ -112,7 +120,8 @@ def circomlibjs() -> dict:
         t: ([int(x) for x in ans["C"][t - 2]], [[int(x) for x in row] for row in ans["M"][t - 2]])
         for t in range(2, MAX_INPUTS + 2)
     }
-    return {"hash": hashes, "perm": perms, "constants": consts}
+    tagged = [[int(x) for x in row] for row in ans["tagged"]]
+    return {"hash": hashes, "perm": perms, "constants": consts, "tagged": tagged}
 
 
 # --------------------------------------------------------------------------- constants
@@ -166,6 +175,40 @@ def test_numba_matches_circomlibjs(circomlibjs, n):
     want = circomlibjs["hash"][n]["reference"]
     assert poseidon_many(VECTORS[n]) == want
     assert poseidon_many(VECTORS[n], parallel=True) == want
+
+
+def test_capacity_tag_matches_circomlibjs_poseidon_ex(circomlibjs):
+    """``init`` is circomlib's PoseidonEx initialState: native, numba and gadget against circomlibjs's
+    three implementations of ``poseidon(inputs, initState)``."""
+    want = circomlibjs["tagged"]
+    assert all(r == o == w for r, o, w in want)
+    for (tag, *x), (ref, _, _) in zip(TAGGED, want, strict=True):
+        assert poseidon_native(x, init=tag) == ref
+        assert poseidon_many([x], init=tag) == [ref]
+        assert ref != poseidon_native(x)  # the tag changes the hash
+    # the gadget, one circuit per (width, tag): value, satisfied, a wrong claim unsatisfied
+    for (tag, *x), (ref, _, _) in list(zip(TAGGED, want, strict=True))[:8]:
+        inst, cs = _capacity_circuit(len(x), tag)
+        w = cs.solve({"h": ref, "x": x})
+        assert cs.is_satisfied(w) and lc_value(w, inst.out) == ref
+        with pytest.raises(UnsatisfiedError):
+            cs.solve({"h": (ref + 1) % R, "x": x})
+
+
+def test_capacity_tag_numba_batches():
+    rng = random.Random(11)
+    for n, tag in ((2, TAG_LEAF), (4, TAG_NODE_4), (9, TAG_KEY_HASH)):
+        rows = [[rng.randrange(R) for _ in range(n)] for _ in range(300)]
+        serial = poseidon_many(rows, init=tag)
+        assert poseidon_many(rows, parallel=True, init=tag) == serial
+        assert serial[:3] == [poseidon_native(r, init=tag) for r in rows[:3]]
+        mont = fr_from_ints([x for r in rows for x in r]).reshape(300, n, 4)
+        assert fr_to_ints(poseidon_many_mont(mont, parallel=True, init=tag)) == serial
+    for bad in (R, -1, 1.0, True):
+        with pytest.raises(InvalidInput):
+            poseidon_native([1, 2], init=bad)
+        with pytest.raises(InvalidInput):
+            poseidon_many([[1, 2]], init=bad)
 
 
 def test_permutation_native_matches_circomlibjs(circomlibjs):
@@ -251,10 +294,62 @@ def test_gadget_tampered_witness():
     assert not cs.is_satisfied(bump(w, cs.inputs["h"].first_wire))  # a changed output
 
 
-STATEMENT_WIDTHS = (4, 5, 6, 10)
-"""Input counts of the statements' hashes, a constant domain tag first here: 5 for comm_pad and an
-AES-128 comm_k, 6 for a ChaCha20 comm_k (tag, suite, two key elements, IV, blinder), 10 for a policy
-key hash (tag + 9 packed elements), 4 for the planned 4-ary Merkle node."""
+STATEMENT_WIDTHS = (5, 6)
+"""Input counts of the statements' hashes that take a constant domain tag as their first input: 5 for
+an AES-128 comm_k, 6 for a ChaCha20 comm_k (tag, suite, two key elements, IV, blinder)."""
+
+CAPACITY_WIDTHS = (
+    (2, TAG_LEAF),
+    (2, TAG_NODE_2),
+    (4, TAG_NODE_4),
+    (4, TAG_PAD_COMMITMENT),
+    (9, TAG_KEY_HASH),
+)
+"""Input counts and tags of the hashes that take their tag in the capacity element (issue #16): the
+policy leaf and binary node (2), the 4-ary node and comm_pad (4), the policy key hash (9)."""
+
+
+def _capacity_circuit(n: int, tag: int):
+    class Capacity(Circuit):
+        h = Public()
+        x = Secret(count=n)
+
+        def define(self, api):
+            self.out = poseidon(api, self.x, init=tag)
+            api.assert_equal(self.out, self.h)
+
+    inst = Capacity()
+    return inst, compile(inst)
+
+
+@pytest.mark.parametrize(("n", "tag"), CAPACITY_WIDTHS)
+def test_capacity_widths_tampered(n, tag):
+    """A capacity-tagged hash costs what the untagged one does (the constant capacity's S-box is free);
+    value against the Python twin, satisfied, forged round values caught where they are made, and the
+    same inputs under another tag (or none) claimed: unsatisfied."""
+    inst, cs = _capacity_circuit(n, tag)
+    assert cs.n_constraints == COUNTS[n] + 1 == poseidon_constraints(n) + 1
+    rng = random.Random(n + tag % 1000)
+    x = [rng.randrange(R) for _ in range(n)]
+    h = poseidon_native(x, init=tag)
+    assign = {"h": h, "x": x}
+    w = cs.solve(assign)
+    assert cs.is_satisfied(w) and lc_value(w, inst.out) == h
+    full, partial = f"poseidon{n}/full", f"poseidon{n}/partial"
+    pw, fw = product_wires(cs, partial), product_wires(cs, full)
+    assert len(pw) == 3 * N_ROUNDS_P[n - 1] and len(fw) == 3 * (8 * (n + 1) - 1)
+    h_wire = cs.inputs["h"].first_wire
+    for scope, wire in ((full, fw[0]), (partial, pw[0]), (partial, pw[-1]), (full, fw[-1])):
+        assert_fails_in(cs, bump(w, wire), scope)
+        cheat = solve_pinned(cs, assign, {wire: w.value(wire) + 1})
+        cheat = cheat.replace(h_wire, lc_value(cheat, inst.out))
+        bad = violated_rows(cs, cheat)
+        assert len(bad) == 1 and cs.scope_of(bad[0]) == scope and cs.C.row(bad[0]) == {wire: 1}
+    for other in (0, TAG_KEY_HASH + 1, TAG_LEAF if tag != TAG_LEAF else TAG_NODE_2):
+        with pytest.raises(UnsatisfiedError):
+            cs.solve({"h": poseidon_native(x, init=other), "x": x})
+    with pytest.raises(InvalidInput):
+        _capacity_circuit(n, R)
 
 
 def _tagged_circuit(n: int):

@@ -2,14 +2,18 @@
 
 Instance (circomlib ``Poseidon(n)`` / circomlibjs ``poseidon``): width ``t = n + 1`` for n = 1..16
 inputs, S-box ``x^5``, 8 full rounds, ``N_ROUNDS_P[t - 2]`` partial rounds, constants from the
-Grain LFSR (:mod:`.poseidon_constants`).  Hash mode: the state is ``[0, in_1, ..., in_n]``, the
-output is element 0 after the permutation.
+Grain LFSR (:mod:`.poseidon_constants`).  Hash mode: the state is ``[init, in_1, ..., in_n]``, the
+output is element 0 after the permutation.  ``init`` is the capacity element: 0 for circomlib's
+``Poseidon(n)``, a constant domain tag for circomlib's ``PoseidonEx(n, 1)`` with ``initialState =
+tag`` (SPEC §7: a tag there separates uses at no constraint cost; docs/protocol.md lists which use
+takes its tag where).
 
 * :func:`poseidon` / :func:`poseidon_permutation`: the gadget.  Each S-box is 3 constraints
   (``x2 = x*x``, ``x4 = x2*x2``, ``y = x4*x``); linear layers are free; partial rounds use the
   sparse form, so only element 0 gets an S-box.  An S-box whose input is a compile-time constant
-  (the zero capacity element, a constant domain tag) costs nothing.  Counts:
-  ``3 * (8 t + R_P)`` minus 3 per constant first-round input; Poseidon(2) = 240 (as circomlib's).
+  (the capacity element, a constant domain tag) costs nothing.  Counts:
+  ``3 * (8 t + R_P)`` minus 3 per constant first-round element, the capacity included;
+  Poseidon(2) = 240 (as circomlib's), whatever constant ``init`` is.
 * :func:`poseidon_native` / :func:`poseidon_permutation_native`: pure Python, the plain
   (textbook) round structure, independent of the optimised constants the gadget and numba use.
 * :func:`poseidon_many` (ints) and :func:`poseidon_many_mont` (Montgomery arrays): numba.
@@ -126,15 +130,25 @@ def poseidon_permutation(api, state: Sequence) -> list[LC]:
         return [LC(x) for x in _permute(api, [as_terms(x) for x in state], p, p.t)]
 
 
-def poseidon(api, inputs: Sequence) -> LC:
-    """circomlib ``Poseidon(n)`` of 1..16 inputs (LCs or ints): constrains and returns the hash.
+def _init(init: int) -> int:
+    """A capacity initial value: a constant in [0, r) (never a wire: a variable one would cost an S-box
+    and is not what SPEC §7 allows)."""
+    if not isinstance(init, int) or isinstance(init, bool) or not 0 <= init < R:
+        raise InvalidInput(f"Poseidon capacity init must be an int constant in [0, r), got {init!r}")
+    return init
 
-    Constraints: :func:`poseidon_constraints` (240 for 2 variable inputs).  The inputs are used as
-    field elements: the caller range-checks them if they encode something narrower.
+
+def poseidon(api, inputs: Sequence, init: int = 0) -> LC:
+    """circomlib ``Poseidon(n)`` of 1..16 inputs (LCs or ints), or with a constant ``init`` in the
+    capacity element circomlib's ``PoseidonEx(n, 1)`` with that ``initialState``: constrains and
+    returns the hash (output element 0).
+
+    Constraints: :func:`poseidon_constraints` (240 for 2 variable inputs, any ``init``).  The inputs
+    are used as field elements: the caller range-checks them if they encode something narrower.
     """
     p = _width(len(inputs))
     with api.scope(f"poseidon{len(inputs)}"):
-        st = [as_terms(0)] + [as_terms(x) for x in inputs]
+        st = [as_terms(_init(init))] + [as_terms(x) for x in inputs]
         return LC(_permute(api, st, p, 1)[0])
 
 
@@ -173,10 +187,11 @@ def poseidon_permutation_native(state: Sequence[int]) -> list[int]:
     return _permute_plain(_check_elems(state, "poseidon state"), p)
 
 
-def poseidon_native(inputs: Sequence[int]) -> int:
-    """circomlibjs ``poseidon(inputs)`` for 1..16 ints in [0, r) (pure Python, ~0.2 ms for 2 inputs)."""
+def poseidon_native(inputs: Sequence[int], init: int = 0) -> int:
+    """circomlibjs ``poseidon(inputs, init)`` for 1..16 ints in [0, r) (pure Python); ``init`` is the
+    capacity element's initial value (circomlib ``PoseidonEx`` ``initialState``)."""
     p = _width(len(inputs))
-    return _permute_plain([0, *_check_elems(inputs, "poseidon input")], p)[0]
+    return _permute_plain([_init(init), *_check_elems(inputs, "poseidon input")], p)[0]
 
 
 # ---------------------------------------------------------------------------------------------- numba
@@ -189,12 +204,14 @@ def _kernel_constants(t: int) -> tuple[np.ndarray, ...]:
     return pack_constants(params(t))
 
 
-def poseidon_many_mont(inputs: np.ndarray, parallel: bool = False) -> np.ndarray:
-    """Poseidon of each row of an ``(n, k, 4)`` uint64 Montgomery Fr array (k in 1..16) -> ``(n, 4)``.
+def poseidon_many_mont(inputs: np.ndarray, parallel: bool = False, init: int = 0) -> np.ndarray:
+    """Poseidon of each row of an ``(n, k, 4)`` uint64 Montgomery Fr array (k in 1..16) -> ``(n, 4)``,
+    the capacity element starting at ``init`` (an int constant, as for :func:`poseidon`).
 
     The values must be reduced Montgomery elements (as produced by ``fr_from_ints``); this is not
     re-checked.  ``parallel`` splits the rows over numba's threads.
     """
+    from ..algebra.fast.fields import fr_from_ints
     from ..algebra.kernels import compile_notice
     from ..algebra.kernels import poseidon as kp
 
@@ -205,18 +222,19 @@ def poseidon_many_mont(inputs: np.ndarray, parallel: bool = False) -> np.ndarray
     inputs = np.ascontiguousarray(inputs)
     out = np.empty((inputs.shape[0], 4), dtype=np.uint64)
     consts = _kernel_constants(inputs.shape[1] + 1)
+    cap = fr_from_ints([_init(init)])[0]
     n = inputs.shape[0]
     if parallel and n > 64:
         import numba
 
-        kp.hash_rows_parallel(inputs, out, min(n, 4 * numba.get_num_threads()), *consts)
+        kp.hash_rows_parallel(inputs, out, cap, min(n, 4 * numba.get_num_threads()), *consts)
     else:
-        kp.hash_rows(inputs, out, *consts)
+        kp.hash_rows(inputs, out, cap, *consts)
     return out
 
 
-def poseidon_many(rows: Sequence[Sequence[int]], parallel: bool = False) -> list[int]:
-    """Poseidon of each row (equal lengths, ints in [0, r)) with the numba kernel."""
+def poseidon_many(rows: Sequence[Sequence[int]], parallel: bool = False, init: int = 0) -> list[int]:
+    """Poseidon of each row (equal lengths, ints in [0, r), capacity ``init``) with the numba kernel."""
     from ..algebra.fast.fields import fr_from_ints, fr_to_ints
 
     rows = list(rows)
@@ -227,7 +245,7 @@ def poseidon_many(rows: Sequence[Sequence[int]], parallel: bool = False) -> list
         raise InvalidInput("poseidon_many: rows of different lengths")
     _width(k)
     flat = fr_from_ints(_check_elems([x for r in rows for x in r], "poseidon input"))
-    return fr_to_ints(poseidon_many_mont(flat.reshape(len(rows), k, 4), parallel))
+    return fr_to_ints(poseidon_many_mont(flat.reshape(len(rows), k, 4), parallel, init))
 
 
 # ---------------------------------------------------------------------------------------------- registry

@@ -260,38 +260,40 @@ def permute(st, tmp, pre_c, mds, pre, pc, pv, pw, post_c, rows_out):
 
 
 @njit(inline="always", **_jit)
-def _load_row(st, inputs, n):
-    st[0, :] = 0
+def _load_row(st, inputs, n, cap):
+    for q in range(4):
+        st[0, q] = cap[q]
     for i in range(inputs.shape[1]):
         for q in range(4):
             st[i + 1, q] = inputs[n, i, q]
 
 
 @njit(**_jit)
-def _hash_range(inputs, out, lo, hi, pre_c, mds, pre, pc, pv, pw, post_c):
+def _hash_range(inputs, out, cap, lo, hi, pre_c, mds, pre, pc, pv, pw, post_c):
     t = inputs.shape[1] + 1
     st = np.empty((t, 4), dtype=np.uint64)
     tmp = np.empty((t, 4), dtype=np.uint64)
     for n in range(lo, hi):
-        _load_row(st, inputs, n)
+        _load_row(st, inputs, n, cap)
         permute(st, tmp, pre_c, mds, pre, pc, pv, pw, post_c, 1)
         for q in range(4):
             out[n, q] = st[0, q]
 
 
 @njit(**_jit)
-def hash_rows(inputs, out, pre_c, mds, pre, pc, pv, pw, post_c):
-    """out[n] = Poseidon(inputs[n, 0], ..., inputs[n, k-1]) for (n, k, 4) Montgomery inputs, one thread."""
-    _hash_range(inputs, out, 0, inputs.shape[0], pre_c, mds, pre, pc, pv, pw, post_c)
+def hash_rows(inputs, out, cap, pre_c, mds, pre, pc, pv, pw, post_c):
+    """out[n] = Poseidon(inputs[n, 0], ..., inputs[n, k-1]) for (n, k, 4) Montgomery inputs, one thread;
+    the capacity element starts at ``cap`` (a Montgomery element, 0 for circomlib's ``Poseidon(n)``)."""
+    _hash_range(inputs, out, cap, 0, inputs.shape[0], pre_c, mds, pre, pc, pv, pw, post_c)
 
 
 @njit(parallel=True, **_jit)
-def hash_rows_parallel(inputs, out, nchunks, pre_c, mds, pre, pc, pv, pw, post_c):
+def hash_rows_parallel(inputs, out, cap, nchunks, pre_c, mds, pre, pc, pv, pw, post_c):
     """As :func:`hash_rows`, the rows split into ``nchunks`` ranges run on numba's threads."""
     n = inputs.shape[0]
     for c in prange(nchunks):
         _hash_range(
-            inputs, out, c * n // nchunks, (c + 1) * n // nchunks, pre_c, mds, pre, pc, pv, pw, post_c
+            inputs, out, cap, c * n // nchunks, (c + 1) * n // nchunks, pre_c, mds, pre, pc, pv, pw, post_c
         )
 
 
