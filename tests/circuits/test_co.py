@@ -16,15 +16,22 @@ from zkmb.r1cs import UnsatisfiedError
 
 from .conftest import SUITES
 
-CO_COUNTS = {"chacha20": 794_603, "aes128gcm": 799_134}
+CO_COUNTS = {"chacha20": 786_452, "aes128gcm": 790_923}  # were 794,603 and 799,134 (issue #16)
+KEY_SCHEDULE = {"chacha20": 763_997, "aes128gcm": 763_717}  # 32-byte and 16-byte traffic keys
+FINISHED = {"chacha20": 21_074 + 258, "aes128gcm": 26_116}  # keystream (37 bytes) + xor and packing
 
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_constraint_count(suite):
+    from tests.gadgets.tamper import count_under
+
     cs = co_circuit(suite)
     assert cs.n_constraints == CO_COUNTS[suite]
     assert cs.n_constraints <= 1 << 20
     assert cs.n_public == 5
+    assert count_under(cs, "inputs") == 3 * (249 + 9)  # HS, H2, H3: 31 + 1 bytes each
+    assert count_under(cs, "co_keys") == KEY_SCHEDULE[suite]
+    assert count_under(cs, "finished") == FINISHED[suite]
 
 
 @pytest.mark.parametrize("hrr", [False, True], ids=["full", "hrr"])
@@ -85,6 +92,23 @@ def test_tampered_witness_unsatisfied(sessions, suite):
     # an internal wire in the middle of the key schedule
     mid = cs.n_wires // 2
     assert not cs.is_satisfied(w.replace(mid, w.value(mid) + 1))
+
+
+def test_tampered_shared_and_partial_wires(sessions):
+    """Wires that the CO circuit's cost cuts rely on stay fixed: a product made once and reused by
+    later compressions from the same pad state, and the partial last keystream word (one byte)."""
+    from tests.gadgets.tamper import assert_fails_in, bit_wires, flip, product_wires
+
+    cs = co_circuit("chacha20")
+    w = cs.solve(co_assignment(sessions("chacha20")).assignment)
+    scope = "co_keys/hs_traffic/key/hmac/inner/sha256_compress/round0"
+    shared = product_wires(cs, scope)
+    assert len(shared) == 224  # Σ1, Ch, Σ0, Maj of CHTS's inner state: reused by iv and finished_key
+    assert_fails_in(cs, w.replace(shared[100], w.value(shared[100]) + 1), scope)
+    final = "finished/block_0/final_add"
+    low_byte = bit_wires(cs, final)[-8:]
+    for wire in (low_byte[0], low_byte[7]):
+        assert_fails_in(cs, flip(w, wire), final)
 
 
 @pytest.mark.parametrize("suite", SUITES)

@@ -38,6 +38,7 @@ from zkmb.gadgets.bits import (
     pack_bytes,
     pack_bytes_lc,
     rotr,
+    shared_products,
     shr,
     u32_from_value,
     u32_to_bytes_be,
@@ -272,6 +273,56 @@ def test_bit_and_tampered():
     cheat = w.replace(cs.inputs["x"].first_wire, 2).replace(cs.inputs["x"].first_wire + 1, pow(2, -1, R))
     assert not cs.is_satisfied(cheat)
     assert set(violated_scopes(cs, cheat)) == {""}
+
+
+def test_shared_products():
+    """Inside ``shared_products`` a product of the same operands is made once (xors normalised, so
+    ``(1 - x) xor y`` reuses ``x xor y``); the shared wire is still fixed by its one constraint."""
+
+    class T(Circuit):
+        x = Secret(count=3)
+
+        def define(self, api):
+            a, b, c = bits_from_values(api, self.x)
+            with api.scope("plain"):  # outside a shared block every gadget makes its own product
+                bit_xor(api, a, b)
+                bit_xor(api, a, b)
+            with api.scope("shared"), shared_products(api):
+                self.outs = [
+                    bit_xor(api, a, b),  # 1
+                    bit_xor(api, b, a),  # reused
+                    bit_xor(api, 1 - a, b),  # reused, flipped
+                    bit_xor(api, 1 - a, 1 - b),  # reused
+                    bit_xor3(api, a, b, c),  # 1 more (the first xor reused)
+                    bit_xor3(api, 1 - a, b, 1 - c),  # reused
+                    bit_ch(api, a, b, c),  # 1
+                    bit_ch(api, a, b, c),  # reused
+                    bit_maj(api, a, b, c),  # 1 (its xor of a, b reused)
+                    bit_maj(api, a, b, c),  # reused
+                    bit_and(api, a, c),  # 1
+                    bit_and(api, c, a),  # reused
+                ]
+                with shared_products(api):  # nested: the outer table stays
+                    self.outs.append(bit_xor(api, a, b))
+
+    inst = T()
+    cs = compile(inst)
+    assert len(rows_in_scope(cs, "plain")) == 2
+    assert len(rows_in_scope(cs, "shared")) == 5
+    assert cs.n_constraints == 3 + 2 + 5
+    for x in range(8):
+        a, b, c = x & 1, x >> 1 & 1, x >> 2 & 1
+        w = cs.solve({"x": [a, b, c]})
+        assert cs.is_satisfied(w)
+        want = (
+            [a ^ b, a ^ b, 1 ^ a ^ b, a ^ b]
+            + [a ^ b ^ c] * 2
+            + [b if a else c] * 2
+            + [int(a + b + c >= 2)] * 2
+        )
+        assert [lc_value(w, v) for v in inst.outs] == [*want, a & c, a & c, a ^ b]
+        for wire in product_wires(cs, "shared"):  # each shared wire is still pinned by its constraint
+            assert_fails_in(cs, w.replace(wire, w.value(wire) + 1), "shared")
 
 
 def test_known_boolean_inputs_are_not_reasserted():

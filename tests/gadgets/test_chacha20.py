@@ -257,6 +257,78 @@ def test_keystream_variable_counter_tampered():
         assert_fails_in(cs, flip(w, b), "ks")
 
 
+class Partial(Circuit):
+    """The first 37 bytes of one block (CO's client Finished): 9 whole words and one byte of word 9."""
+
+    key = Secret(count=32)
+    nonce = Secret(count=12)
+
+    def define(self, api):
+        with api.scope("inputs"):
+            key = bytes_from_values(api, self.key)
+            nonce = bytes_from_values(api, self.nonce)
+        with api.scope("ks"):
+            self.ks = chacha20_keystream(api, key, nonce, 1, 37)
+
+
+def test_partial_block_tampered():
+    inst = Partial()
+    cs = compile(inst)
+    final = "ks/block_0/final_add"
+    # 9 additions of 33 and the low byte of word 9 (8 bits and the carry into bit 8): 9
+    assert len(rows_in_scope(cs, final)) == 9 * 33 + 9
+    assert cs.n_constraints == KEY_NONCE_CHECKS + BLOCK_CONST_COUNTER_COUNT - (7 * 33 - 9)
+    rng = random.Random(37)
+    for key, nonce in (
+        (RFC_KEY, RFC_BLOCK_NONCE),
+        (rng.randbytes(32), rng.randbytes(12)),
+        (b"\xff" * 32, b"\xff" * 12),
+    ):
+        w = cs.solve({"key": list(key), "nonce": list(nonce)})
+        assert cs.is_satisfied(w)
+        assert witness_bytes(w, inst.ks) == ref_keystream(key, nonce, 1, 37)
+    # every bit of the partial word's sum, and its carry, is fixed
+    low = [b.wire for b in inst.ks[36]]
+    assert low == bit_wires(cs, final)[-8:]
+    for wire in low:
+        assert_fails_in(cs, flip(w, wire), final)
+    # the partial sum's carry is a linear combination: a forged low byte (the sum plus 1, recomputed)
+    # breaks its booleanity
+    byte = witness_int(w, inst.ks[36])
+    cheat = solve_pinned(
+        cs,
+        {"key": list(key), "nonce": list(nonce)},
+        {x: ((byte + 1) % 256 >> i) & 1 for i, x in enumerate(low)},
+    )
+    assert violated_scopes(cs, cheat) == {final: 1}
+
+
+def test_add32_low_bits():
+    class C(Circuit):
+        x = Secret()
+        y = Secret()
+
+        def define(self, api):
+            with api.scope("inputs"):
+                a, b = u32_from_value(api, self.x), u32_from_value(api, self.y)
+            with api.scope("add"):
+                self.outs = [add32(api, a, b, n) for n in (1, 8, 31)]
+            with pytest.raises(InvalidInput):
+                add32(api, a, b, 0)
+            with pytest.raises(InvalidInput):
+                add32(api, a, b, 33)
+
+    inst = C()
+    cs = compile(inst)
+    assert len(rows_in_scope(cs, "add")) == 2 + 9 + 32
+    for x, y in [(0, 0), (0xFFFFFFFF, 0xFFFFFFFF), (0x7FFFFFFF, 1), (0x12345678, 0x9ABCDEF0)]:
+        w = cs.solve({"x": x, "y": y})
+        assert cs.is_satisfied(w)
+        assert [witness_int(w, o) for o in inst.outs] == [(x + y) % (1 << n) for n in (1, 8, 31)]
+        for wire in bit_wires(cs, "add"):
+            assert_fails_in(cs, flip(w, wire), "add")
+
+
 class Nonce(Circuit):
     """The TLS 1.3 nonce of a public record number (64 bits decomposed in the circuit)."""
 
@@ -416,7 +488,8 @@ def test_record_count(record):
     _, cs = record
     n = len(RFC_PLAINTEXT)
     inputs = (32 + 12 + n) * 9 + 65
-    assert cs.n_constraints == inputs + 8 * 8 + 2 * BLOCK_CONST_COUNTER_COUNT + 8 * n
+    # the second block's 50 bytes: 12 full final additions and 16 bits of word 12 (17), not 16 x 33
+    assert cs.n_constraints == inputs + 8 * 8 + 2 * BLOCK_CONST_COUNTER_COUNT - (4 * 33 - 17) + 8 * n
 
 
 def test_keystream_variable_counter():
@@ -433,7 +506,7 @@ def test_keystream_variable_counter():
 
     inst = C()
     cs = compile(inst)
-    assert cs.n_constraints == 33 + 2 * BLOCK_COUNT + 33
+    assert cs.n_constraints == 33 + 2 * BLOCK_COUNT + 33 - 7 * 33  # 36 bytes of block 1: 9 final adds
     rng = random.Random(9)
     key, nonce, counter = rng.randbytes(32), rng.randbytes(12), 0x12345678
     bits = lambda data: [(b >> i) & 1 for b in data for i in range(8)]  # noqa: E731

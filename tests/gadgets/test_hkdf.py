@@ -220,31 +220,36 @@ def test_key_schedule_rfc8448(schedule, v):
 def test_key_schedule_counts(schedule):
     inst, cs, _ = schedule
     pads, chain = inst.co_count
-    assert pads == 50_662  # two compressions from the constant IV, half the block constant
-    assert chain == 721_266
-    assert pads + chain == 771_928  # the whole CO chain (32 compressions' worth)
+    # two compressions from the constant IV, half the block constant; the two share the sigma xors
+    # of the key words (ipad and opad blocks differ by a constant xor), and the d and h words of
+    # each state stay unreduced (a compression only adds them)
+    assert pads == 49_965
+    assert chain == 713_752
+    assert pads + chain == 763_717  # the whole CO chain (32 compressions' worth)
     assert {
         name: count_under(cs, f"co_keys/{name}")
         for name in ("chts", "hs_traffic", "client_finished", "derived", "master", "cats", "ap_traffic")
     } == {
-        "chts": 51_395,  # expand-label, 32-byte variable context: inner + outer compression
-        "hs_traffic": 185_149,  # CHTS pads + key + iv + finished_key
-        "client_finished": 102_022,  # HMAC(finished_key, H3): pads + inner + outer
-        "derived": 44_831,  # constant label and context: the inner message schedule is constant
-        "master": 95_492,  # HKDF-Extract(dHS, 0^32): pads + constant-message inner + outer
-        "cats": 102_057,  # MS pads + expand-label with H3
-        "ap_traffic": 140_320,  # CATS pads + key + iv
+        "chts": 51_243,  # expand-label, 32-byte variable context: inner + outer compression
+        "hs_traffic": 182_779,  # CHTS pads + key + iv + finished_key
+        "client_finished": 101_173,  # HMAC(finished_key, H3): pads + inner + outer
+        "derived": 44_227,  # constant label and context: the inner message schedule is constant
+        "master": 94_640,  # HKDF-Extract(dHS, 0^32): pads + constant-message inner + outer
+        "cats": 101_138,  # MS pads + expand-label with H3
+        "ap_traffic": 138_552,  # CATS pads + key + iv
     }
     # expansions with a constant label and no context, from cached pad states: the inner message
-    # schedule is constant, so they cost less than two compressions
-    assert count_under(cs, "co_keys/hs_traffic/hmac_key") == 50_662
-    assert count_under(cs, "co_keys/hs_traffic/key") == 44_830
-    assert count_under(cs, "co_keys/hs_traffic/iv") == 44_828
-    assert count_under(cs, "co_keys/hs_traffic/finished_key") == 44_829
-    assert count_under(cs, "co_keys/client_finished/hmac") == 51_360  # HMAC of 32 bytes, cached pads
+    # schedule is constant, so they cost less than two compressions; compressions from one state
+    # share round 0's Σ/Ch/Maj (the second and third use of CHTS's pads are cheaper than the first)
+    assert count_under(cs, "co_keys/hs_traffic/hmac_key") == 49_965
+    assert count_under(cs, "co_keys/hs_traffic/key") == 44_535
+    assert count_under(cs, "co_keys/hs_traffic/iv") == 44_052  # 12 bytes: 3 of 8 final additions
+    assert count_under(cs, "co_keys/hs_traffic/finished_key") == 44_227
+    assert count_under(cs, "co_keys/client_finished/hmac") == 51_208  # HMAC of 32 bytes, cached pads
     reg = builders()
-    assert reg["hkdf_expand_label"]().n_constraints == 50_662 + 51_395
-    assert reg["hmac_sha256"]().n_constraints == 102_022
+    assert reg["hkdf_expand_label"]().n_constraints == 49_965 + 51_243
+    assert reg["hmac_sha256"]().n_constraints == 49_965 + 51_208
+    assert reg["tls13_co_key_schedule"]().n_constraints == 763_717
 
 
 def test_key_schedule_tampered(schedule):
@@ -264,6 +269,21 @@ def test_key_schedule_tampered(schedule):
     # an input byte out of range
     hs_bits = bit_wires(cs, "inputs")[:8]
     assert_fails_in(cs, w.replace(hs_bits[0], 2), "inputs")
+    # round 0 of an outer compression, where the pad state's unreduced d and h and the inner
+    # digest's unreduced first word are added: a sum bit and the top carry bit
+    scope = "co_keys/cats/hmac/outer/sha256_compress/round0"
+    assert_fails_in(cs, flip(w, bit_wires(cs, scope)[0]), scope)
+    assert_fails_in(cs, flip(w, bit_wires(cs, scope)[34]), scope)
+    # the W16 decomposition of that outer block (it adds the unreduced W0)
+    scope = "co_keys/cats/hmac/outer/sha256_compress/schedule"
+    assert_fails_in(cs, flip(w, bit_wires(cs, scope)[33]), scope)
+    # products shared by later compressions: round 0 of the first compression from CHTS's inner pad
+    # state (reused by iv and finished_key), and the sigma xors of the ipad block (reused by opad)
+    scope = "co_keys/hs_traffic/key/hmac/inner/sha256_compress/round0"
+    assert_fails_in(cs, w.replace(product_wires(cs, scope)[-1], 3), scope)
+    assert not product_wires(cs, "co_keys/hs_traffic/iv/hmac/inner/sha256_compress/round0")
+    scope = "co_keys/hs_traffic/hmac_key/sha256_compress/schedule"
+    assert_fails_in(cs, w.replace(product_wires(cs, scope)[0], 3), scope)
 
 
 # --------------------------------------------------------------------------- generic HMAC / HKDF circuit

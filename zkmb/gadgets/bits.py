@@ -21,6 +21,7 @@ Constraint counts (all inputs variable):
 ``bit_and`` / ``bit_ch``            1
 ``bit_maj``                         2 (1 if an input is constant)
 ``bit_not``, rotations, shifts      0
+(inside ``shared_products``)        a product already made in the block costs 0 (see there)
 ``add_mod(terms, n)``, ``add_u32``  m + 1 for an m-bit bound of the sum: 34 for 2 words, 35 for 3-4,
                                     36 for 5-8; ``lazy_sum`` 0 (the sum stays unreduced)
 ``byte_from_value``                 9 (8 booleans + recomposition)
@@ -31,7 +32,9 @@ Constraint counts (all inputs variable):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from ..algebra.params import R
 from ..errors import InvalidInput
@@ -67,6 +70,7 @@ __all__ = [
     "pack_bytes",
     "pack_bytes_lc",
     "rotr",
+    "shared_products",
     "shr",
     "u32_from_value",
     "u32_to_bytes_be",
@@ -117,6 +121,60 @@ def const_bytes(data: bytes) -> list[Bits]:
     return [const_bits(b, 8) for b in bytes(data)]
 
 
+# --------------------------------------------------------------------------- shared products
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""API -> {product key: product LC} while a :func:`shared_products` block is open on it."""
+
+
+@contextmanager
+def shared_products(api: API) -> Iterator[None]:
+    """Within the block, the bit gadgets (xor, Ch, Maj, and) make each distinct product once.
+
+    A product wire is constrained to equal its two operands' product by its one constraint, so a
+    later product of the *same* operands may reuse it: the value is the same, nothing is left
+    unconstrained.  Xors are normalised first (``(1 - x) xor y = 1 - (x xor y)``), so words that
+    differ by a constant xor (an HMAC key's ipad and opad blocks) share their sigma xors.  Used
+    where one value feeds several compressions (:func:`~zkmb.gadgets.hmac.co_key_schedule`); it
+    changes nothing outside such a block.  Blocks may nest (the outermost one owns the table).
+    """
+    if api in _SHARED:
+        yield
+        return
+    _SHARED[api] = {}
+    try:
+        yield
+    finally:
+        del _SHARED[api]
+
+
+def _key(t) -> tuple:
+    return tuple(sorted(t.items()))
+
+
+def _mul(api: API, a: LC, b: LC) -> LC:
+    """``api.mul(a, b)``, or the product already made for the same operands in a shared block."""
+    memo = _SHARED.get(api) if _SHARED else None
+    if memo is None:
+        return api.mul(a, b)
+    ka, kb = _key(a.t), _key(b.t)
+    key = (ka, kb) if ka <= kb else (kb, ka)
+    out = memo.get(key)
+    if out is None:
+        out = memo[key] = api.mul(a, b)
+    return out
+
+
+def _strip_not(x: LC) -> tuple[LC, int]:
+    """(y, 1) if x is ``1 - y`` for a single wire y, else (x, 0)."""
+    t = x.t
+    if len(t) == 2 and t.get(0) == 1:
+        for k, v in t.items():
+            if k and v == R - 1:
+                return LC({k: 1}), 1
+    return x, 0
+
+
 # --------------------------------------------------------------------------- single bits
 
 
@@ -134,6 +192,11 @@ def bit_xor(api: API, a, b) -> LC:
     cb = const_value(b.t)
     if cb is not None:
         return a if cb == 0 else _ONE - a
+    if _SHARED and api in _SHARED:
+        (a, fa), (b, fb) = _strip_not(a), _strip_not(b)
+        d = a - b if _key(a.t) <= _key(b.t) else b - a
+        out = _mul(api, d, d)
+        return _ONE - out if fa ^ fb else out
     d = a - b
     return api.mul(d, d)
 
@@ -159,13 +222,13 @@ def bit_xor3(api: API, a, b, c) -> LC:
 
 def bit_and(api: API, a, b) -> LC:
     """a and b (1 constraint unless a side is constant)."""
-    return api.mul(a, b)
+    return _mul(api, _lc(a), _lc(b))
 
 
 def bit_ch(api: API, e, f, g) -> LC:
     """SHA-256 Ch: f if e else g, as ``g + e (f - g)`` (1 constraint)."""
     g = _lc(g)
-    return g + api.mul(e, _lc(f) - g)
+    return g + _mul(api, _lc(e), _lc(f) - g)
 
 
 def bit_maj(api: API, a, b, c) -> LC:
@@ -176,7 +239,7 @@ def bit_maj(api: API, a, b, c) -> LC:
     """
     xs = sorted((_lc(a), _lc(b), _lc(c)), key=lambda x: const_value(x.t) is None)
     a, b, c = xs
-    return b + api.mul(bit_xor(api, a, b), c - b)
+    return b + _mul(api, bit_xor(api, a, b), c - b)
 
 
 # --------------------------------------------------------------------------- bit vectors

@@ -17,6 +17,8 @@ combination that is constrained boolean (1 constraint).  Every quarter-round val
 32 independent bits that are all needed bitwise (each addition result is xored at once, each xor
 result is xored again a round later), so with bits as the representation 260 per quarter round is
 the floor; a constant counter (CO: block counter 1) makes the first xor of word 12 free (21,296).
+A keystream that ends inside a block makes only the final additions it needs, a partial word
+from its low bytes alone (CO's 37 bytes: 9 words and one byte, 21,074 instead of 21,296).
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ SIGMA = (0x61707865, 0x3320646E, 0x79622D32, 0x6B206574)
 """The constant first row, "expand 32-byte k"."""
 
 _M32 = 0xFFFFFFFF
-_INV_2_32 = pow(1 << 32, -1, R)
 
 
 # --------------------------------------------------------------------------- native twins
@@ -154,25 +155,35 @@ _LOW_BITS = NumbaHint(_low_bits_kernel, name="low_bits")
 """Hint: the ``params[0] <= 64`` low bits of the input (whose value is below 2^64 in an honest solve)."""
 
 
-def add32(api: API, x: Sequence, y: Sequence) -> Bits:
+def add32(api: API, x: Sequence, y: Sequence, n_bits: int = 32) -> Bits:
     """(x + y) mod 2^32 of two 32-bit words (bits or int constants): 33 constraints.
 
     The 32 low bits come from a hint and are constrained boolean; the carry
     ``c = (x + y - low) / 2^32`` is a linear combination constrained boolean.  Since
     ``x + y < 2^33`` and ``low < 2^32``, ``x + y = low + 2^32 c`` holds over the integers, so the
     result is unique.  With a constant sum nothing is allocated.
+
+    With ``n_bits < 32`` only the low ``n_bits`` bits of the sum are made, from the low
+    ``n_bits`` bits of x and y (they fix them): ``n_bits + 1`` constraints.
     """
-    value, bound = lazy_sum([x, y])
-    if bound >> 33:
+    if not 1 <= n_bits <= 32:
+        raise InvalidInput("add32: n_bits in 1..32")
+    if isinstance(x, int):
+        x = const_u32(x) if 0 <= x <= _M32 else x
+    if isinstance(y, int):
+        y = const_u32(y) if 0 <= y <= _M32 else y
+    if isinstance(x, int) or isinstance(y, int) or len(x) != 32 or len(y) != 32:
         raise InvalidInput("add32 takes two 32-bit words")
+    value, bound = lazy_sum([x[:n_bits], y[:n_bits]])
+    mask = (1 << n_bits) - 1
     c = api.constant_value(value)
     if c is not None:
-        return const_u32(c & _M32)
-    low = api.hint(_LOW_BITS, [value], 32, [32])
+        return const_bits(c & mask, n_bits)
+    low = api.hint(_LOW_BITS, [value], n_bits, [n_bits])
     for b in low:
         api.assert_boolean(b)
-    if bound >> 32:
-        carry = api.mul_const(api.sub(value, pack_bits(low)), _INV_2_32)
+    if bound >> n_bits:
+        carry = api.mul_const(api.sub(value, pack_bits(low)), pow(1 << n_bits, -1, R))
         api.assert_boolean(carry)
     else:  # no carry possible
         api.assert_equal(value, pack_bits(low))
@@ -210,14 +221,19 @@ def _qr(api: API, s: list[Bits], a: int, b: int, c: int, d: int) -> None:
     s[b] = _rotl_bits(xor_bits(api, s[b], s[c]), 7)
 
 
-def chacha20_block(api: API, key: Sequence[Sequence], nonce: Sequence[Sequence], counter) -> list[Bits]:
-    """The 64 keystream bytes of one ChaCha20 block (RFC 8439 §2.3).
+def chacha20_block(
+    api: API, key: Sequence[Sequence], nonce: Sequence[Sequence], counter, n_bytes: int = BLOCK_BYTES
+) -> list[Bits]:
+    """The first ``n_bytes`` (default all 64) keystream bytes of one ChaCha20 block (RFC 8439 §2.3).
 
     ``key``: 32 bytes, ``nonce``: 12 bytes, each 8 known-boolean bits (LSB first), as from
     :func:`~zkmb.gadgets.bits.bytes_from_values` (decompose a key once and reuse its bits for
     every block).  ``counter``: an int constant or a 32-bit word.  Every output bit is boolean by
-    construction.  21,328 constraints with everything variable (see the module docstring).
+    construction.  21,328 constraints with everything variable (see the module docstring); fewer
+    bytes skip the final additions of the words not needed (a partial word adds only its low bytes).
     """
+    if not isinstance(n_bytes, int) or not 1 <= n_bytes <= BLOCK_BYTES:
+        raise InvalidInput("chacha20_block: n_bytes in 1..64")
     k = _le_words(key, 8, "chacha20 key")
     n = _le_words(nonce, 3, "chacha20 nonce")
     init = [const_u32(x) for x in SIGMA] + k + [_word(counter, "chacha20 counter")] + n
@@ -227,8 +243,12 @@ def chacha20_block(api: API, key: Sequence[Sequence], nonce: Sequence[Sequence],
             for q in _ROUNDS:
                 _qr(api, s, *q)
     with api.scope("final_add"):
-        out = [add32(api, x, y) for x, y in zip(s, init, strict=True)]
-    return [w[8 * j : 8 * j + 8] for w in out for j in range(4)]
+        out = [
+            add32(api, x, y, min(32, 8 * (n_bytes - 4 * i)))
+            for i, (x, y) in enumerate(zip(s, init, strict=True))
+            if 4 * i < n_bytes
+        ]
+    return [w[8 * j : 8 * j + 8] for w in out for j in range(len(w) // 8)]
 
 
 def chacha20_keystream(
@@ -249,8 +269,8 @@ def chacha20_keystream(
         else:
             ctr = _word(counter, "chacha20 counter") if i == 0 else add32(api, counter, const_u32(i))
         with api.scope(f"block_{i}"):
-            out.extend(chacha20_block(api, key, nonce, ctr))
-    return out[:n_bytes]
+            out.extend(chacha20_block(api, key, nonce, ctr, min(BLOCK_BYTES, n_bytes - BLOCK_BYTES * i)))
+    return out
 
 
 def xor_keystream(api: API, keystream: Sequence[Sequence], data) -> list[Bits]:

@@ -10,17 +10,28 @@ of HKDF-Expand-Label has a fixed layout for a given label and context length, so
 context (a transcript hash that is a circuit input) the whole inner message is constant except
 those 32 bytes, and its padding is constant: one compression from the inner pad state.
 
+Beyond plain SHA-256 (see :mod:`zkmb.gadgets.sha256`):
+
+* a pad state's words d and h stay unreduced (compressions from it only add them), and so does
+  the inner digest's first word, which is the outer block's W0 (only added);
+* a truncated output (a 12-byte IV, a 16-byte key) skips the final additions of unused words;
+* ``hmac_key`` computes its ipad and opad blocks inside
+  :func:`~zkmb.gadgets.bits.shared_products`: the blocks differ by a constant xor, so their
+  message-schedule sigma xors are made once; :func:`co_key_schedule` runs wholly inside one, so
+  compressions from the same pad state also share round 0's Σ/Ch/Maj (224 products).
+
 Constraint counts (32-byte keys; pinned in ``tests/gadgets/test_hkdf.py``):
 
 ==================================================  ========
-``hmac_key`` (ipad + opad states from the IV)         50,662
-``hmac_sha256``, cached pads, 32-byte message         51,360
-``hmac_sha256`` from key bytes, 32-byte message      102,022
-``hkdf_expand_label``, cached pads, 32-byte context   51,395
-``hkdf_expand_label`` from secret bytes              102,057
-``traffic_key_iv`` / ``finished_key``, cached pads    44,830 + 44,828 / 44,829
-``derive_secret(., "derived", EMPTY_HASH)``           44,831 (constant message)
-``co_key_schedule`` (SPEC §3 chain, from HS bytes)   771,928
+``hmac_key`` (ipad + opad states from the IV)         49,965
+``hmac_sha256``, cached pads, 32-byte message         51,208
+``hmac_sha256`` from key bytes, 32-byte message      101,173
+``hkdf_expand_label``, cached pads, 32-byte context   51,243
+``hkdf_expand_label`` from secret bytes              101,208
+``traffic_key_iv(., 32)`` / ``finished_key``,         89,175 / 44,675
+cached pads (no sharing across calls)
+``derive_secret(., "derived", EMPTY_HASH)``           44,675 (constant message)
+``co_key_schedule`` (SPEC §3 chain, from HS bytes)   763,717 (was 771,928)
 ==================================================  ========
 """
 
@@ -31,9 +42,17 @@ from dataclasses import dataclass
 
 from ..errors import InvalidInput
 from ..r1cs import API, Circuit, ConstraintSystem, Secret, compile
-from .bits import Bits, bytes_to_u32_be, const_bytes, const_u32
+from .bits import Bits, bytes_to_u32_be, const_bytes, const_u32, shared_products
 from .registry import register
-from .sha256 import IV, sha256_blocks, sha256_compress, sha256_digest_bytes, sha256_native
+from .sha256 import (
+    IV,
+    sha256_blocks,
+    sha256_compress,
+    sha256_digest_bytes,
+    sha256_native,
+    sha256_padding,
+    sha256_words_native,
+)
 
 __all__ = [
     "EMPTY_HASH",
@@ -67,6 +86,8 @@ EMPTY_HASH = hashlib.sha256(b"").digest()
 
 _IPAD = 0x36
 _OPAD = 0x5C
+_OUTER_PADDING = sha256_words_native(sha256_padding(BLOCK_LEN + HASH_LEN))
+"""Message words 8..15 of the outer hash's one block: the padding after the 32-byte inner digest."""
 
 
 # --------------------------------------------------------------------------- native twins
@@ -158,10 +179,15 @@ def _as_bytes(x) -> list[Bits]:
 
 @dataclass(frozen=True)
 class HmacKey:
-    """An HMAC-SHA256 key prepared for reuse: the states after the ipad and opad blocks."""
+    """An HMAC-SHA256 key prepared for reuse: the states after the ipad and opad blocks.
 
-    inner: list[Bits]
-    outer: list[Bits]
+    Words d and h (indices 3, 7) are unreduced sums (:data:`~zkmb.gadgets.bits.Lazy`), congruent to
+    the state words mod 2^32: compressions from a state only add them (see
+    :func:`~zkmb.gadgets.sha256.sha256_compress`).
+    """
+
+    inner: list
+    outer: list
 
 
 def hmac_key(api: API, key) -> HmacKey:
@@ -175,11 +201,11 @@ def hmac_key(api: API, key) -> HmacKey:
     kb += const_bytes(bytes(BLOCK_LEN - len(kb)))
     iv = [const_u32(x) for x in IV]
     states = []
-    with api.scope("hmac_key"):
+    with api.scope("hmac_key"), shared_products(api):  # the two blocks share their sigma xors
         for pad in (_IPAD, _OPAD):
             padded = [[(1 - b) if (pad >> i) & 1 else b for i, b in enumerate(byte)] for byte in kb]
             block = [bytes_to_u32_be(padded[j : j + 4]) for j in range(0, BLOCK_LEN, 4)]
-            states.append(sha256_compress(api, iv, block))
+            states.append(sha256_compress(api, iv, block, lazy_words=(3, 7)))
     return HmacKey(states[0], states[1])
 
 
@@ -187,19 +213,24 @@ def _key(api: API, key) -> HmacKey:
     return key if isinstance(key, HmacKey) else hmac_key(api, key)
 
 
-def hmac_sha256(api: API, key, msg) -> list[Bits]:
-    """HMAC-SHA256(key, msg): 32 output bytes.
+def hmac_sha256(api: API, key, msg, length: int = HASH_LEN) -> list[Bits]:
+    """HMAC-SHA256(key, msg), truncated to its first ``length`` bytes (1..32).
 
     ``key`` is an :class:`HmacKey` (reused pad states) or key bytes (the pads are computed here);
-    ``msg`` is constant ``bytes`` or known-boolean bytes of a fixed length.
+    ``msg`` is constant ``bytes`` or known-boolean bytes of a fixed length.  A truncated output
+    skips the final additions of the digest words it does not use.
     """
+    _check_length(length)
     k = _key(api, key)
     m = _as_bytes(msg)
     with api.scope("hmac"):
         with api.scope("inner"):
-            inner = sha256_digest_bytes(sha256_blocks(api, k.inner, m, BLOCK_LEN))
+            # the inner digest is the outer block's first 8 words; W0 is only added, so it stays unreduced
+            inner = sha256_blocks(api, k.inner, m, BLOCK_LEN, lazy_words=(0,))
         with api.scope("outer"):
-            return sha256_digest_bytes(sha256_blocks(api, k.outer, inner, BLOCK_LEN))
+            block = inner + [const_u32(x) for x in _OUTER_PADDING]
+            words = sha256_compress(api, k.outer, block, n_words=-(-length // 4))
+            return sha256_digest_bytes(words)[:length]
 
 
 def hkdf_extract(api: API, salt, ikm) -> list[Bits]:
@@ -210,7 +241,7 @@ def hkdf_extract(api: API, salt, ikm) -> list[Bits]:
 def hkdf_expand(api: API, prk, info, length: int) -> list[Bits]:
     """HKDF-Expand(PRK, info, length) for length <= 32: HMAC(PRK, info || 0x01), truncated."""
     _check_length(length)
-    return hmac_sha256(api, prk, _as_bytes(info) + const_bytes(b"\x01"))[:length]
+    return hmac_sha256(api, prk, _as_bytes(info) + const_bytes(b"\x01"), length)
 
 
 def hkdf_expand_label(api: API, secret, label: bytes | str, context, length: int) -> list[Bits]:
@@ -274,7 +305,7 @@ def co_key_schedule(api: API, hs, h2, h3, key_len: int) -> CoKeys:
     (``hs`` may be an :class:`HmacKey` already).
     """
     _check_key_len(key_len)
-    with api.scope("co_keys"):
+    with api.scope("co_keys"), shared_products(api):
         with api.scope("hs"):
             k_hs = _key(api, hs)
         with api.scope("chts"):

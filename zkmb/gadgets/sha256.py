@@ -4,22 +4,26 @@ Words are 32 known-boolean bits, least significant first (:mod:`zkmb.gadgets.bit
 digests are lists of bytes (8 bits each), in message order.  Lengths are fixed at compile time,
 so the padding is constant and folds away.
 
-Cost of :func:`sha256_compress` with every input bit variable: **26,282** constraints (circomlib's
+Cost of :func:`sha256_compress` with every input bit variable: **26,218** constraints (circomlib's
 Sha256compression: 29,976), from
 
 * message schedule W16..W61: σ0 (29 three-input + 3 two-input xors = 61) + σ1 (22·2 + 10 = 54) +
   one 34-bit decomposition of the four-word sum (35) = 150 per word; W62, W63 are only ever
   summed, so they stay unreduced (σ0 + σ1 = 115 each);
 * per round: Σ1 and Σ0 as three-input xors (64 + 64), Ch = ``g + e (f - g)`` (32), Maj =
-  ``b + (a xor b)(c - b)`` (64), and one decomposition each for the new e (``d + T1``, 35 bits)
-  and the new a (``T1 + T2``, 35 bits): 296 per round (the two sums grow by a bit in round 62,
-  which adds the unreduced W62);
+  ``b + (a xor b)(c - b)`` (64), one 35-bit decomposition for the new e (``d + T1``) and one
+  34-bit decomposition for the new a, taken as ``e_new + not(d) + 1 + Σ0 + Maj`` (congruent to
+  ``T1 + T2``: the new e already fixes T1 mod 2^32): 295 per round (the sums grow by a bit in
+  round 62, which adds the unreduced W62);
 * round 63 leaves the new a and e unreduced and folds them into the final state additions
   (six 33-bit and two 36-bit decompositions).
 
 Constant inputs (the IV, padding, constant message bytes) cost nothing where they make a bit
-constant; :func:`sha256` on a one-block message from the IV therefore costs less than a full
-compression.
+constant, and constant summands are merged into one constant mod 2^32; :func:`sha256` on a
+one-block message from the IV therefore costs less than a full compression.  Words that a
+compression only adds (its input state words d and h, its message word W0) may be passed
+unreduced, and a compression may return chosen words unreduced or only its first words (see
+:func:`sha256_compress`): HMAC uses that for its pad states, inner digest and truncated outputs.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Sequence
 
 from ..errors import InvalidInput
 from ..r1cs import API, Circuit, ConstraintSystem, Secret, compile
+from ..r1cs.lc import as_terms, const_value
 from .bits import (
     Bits,
     Lazy,
@@ -38,6 +43,7 @@ from .bits import (
     const_bytes,
     const_u32,
     lazy_sum,
+    not_bits,
     rotr,
     shr,
     u32_to_bytes_be,
@@ -139,9 +145,19 @@ def sha256_iv() -> list[Bits]:
     return [const_u32(x) for x in IV]
 
 
-def _check_words(words: Sequence, n: int, what: str) -> None:
-    if len(words) != n or any(len(x) != 32 for x in words):
+def _check_words(words: Sequence, n: int, what: str, lazy_ok: Sequence[int] = ()) -> None:
+    if len(words) != n or any(
+        not (i in lazy_ok and _is_lazy(x)) and (_is_lazy(x) or len(x) != 32) for i, x in enumerate(words)
+    ):
         raise InvalidInput(f"sha256_compress: {what} must be {n} words of 32 bits")
+
+
+def _is_lazy(x) -> bool:
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], int)
+
+
+_SUM_ONLY = (3, 7)
+"""State words d and h, which a compression only ever adds (round 0's sums and the final addition)."""
 
 
 def _sigma(api: API, x: Bits, r1: int, r2: int, s: int, shift: bool) -> Bits:
@@ -149,16 +165,81 @@ def _sigma(api: API, x: Bits, r1: int, r2: int, s: int, shift: bool) -> Bits:
     return xor3_bits(api, rotr(x, r1), rotr(x, r2), third)
 
 
-def sha256_compress(api: API, state: Sequence[Bits], block: Sequence[Bits]) -> list[Bits]:
-    """The compression function: 8 state words, 16 message words (known boolean) -> 8 new state words.
+def _const_term(t) -> int | None:
+    """The value of a summand that is a compile-time constant (an int, constant bits or a constant
+    Lazy), else None."""
+    if isinstance(t, int):
+        return t
+    if _is_lazy(t):
+        return const_value(as_terms(t[0]))
+    total = 0
+    for i, b in enumerate(t):
+        c = const_value(as_terms(b))
+        if c is None:
+            return None
+        total += c << i
+    return total
 
-    Every output bit comes from a decomposition, so it is boolean and unique.  Constraints are
-    recorded under the scopes ``sha256_compress/schedule``, ``.../round<t>`` and ``.../final``.
+
+def _fold(terms: list) -> list:
+    """The summands with their constant ones merged into one int reduced mod 2^32.
+
+    Every summand is non-negative, so the sum of the variable ones is too, and the result stays
+    congruent mod 2^32 with a bound that is never larger (K_t + W_t of a constant message word,
+    the IV-derived values of the first rounds).
     """
-    _check_words(state, 8, "the state")
-    _check_words(block, 16, "the block")
+    const, var = 0, []
+    for t in terms:
+        c = _const_term(t)
+        if c is None:
+            var.append(t)
+        else:
+            const += c
+    return [*var, const & _M32] if const & _M32 else var
+
+
+def _a_terms(d: Bits | Lazy, t1: list, e_new: Bits, s0: Bits, maj: Bits) -> list:
+    """Summands of the round's new a = T1 + T2 (mod 2^32) with the smaller bound.
+
+    ``T1 = h + Σ1 + Ch + K + W`` has up to five words, but the new e (``d + T1``, just decomposed
+    into 32 bits) already fixes ``T1 = e - d (mod 2^32)``, and ``e + not(d) + 1 = e - d + 2^32``
+    is non-negative: so ``e + not(d) + 1 + Σ0 + Maj`` is congruent to ``T1 + T2`` with a bound
+    below 2^34 instead of 7·2^32 (one decomposition bit fewer).  Where constants make the direct
+    sum smaller (the first rounds from the IV), the direct sum is kept.
+    """
+    direct = _fold([*t1, s0, maj])
+    if _is_lazy(d):
+        return direct
+    via_e = _fold([e_new, not_bits(d), 1, s0, maj])
+    return via_e if lazy_sum(via_e)[1].bit_length() < lazy_sum(direct)[1].bit_length() else direct
+
+
+def sha256_compress(
+    api: API,
+    state: Sequence[Bits | Lazy],
+    block: Sequence[Bits],
+    *,
+    n_words: int = 8,
+    lazy_words: Sequence[int] = (),
+) -> list:
+    """The compression function: 8 state words, 16 message words (known boolean) -> new state words.
+
+    Every output bit comes from a decomposition, so it is boolean and unique.  Only the first
+    ``n_words`` output words are computed (a truncated digest skips the other final additions).
+    Output words listed in ``lazy_words`` are returned unreduced, as
+    :data:`~zkmb.gadgets.bits.Lazy` sums congruent to the word mod 2^32, for a consumer that only
+    adds them: a compression only ever adds its input state words d and h (round 0's sums, the
+    final addition) and its message word W0 (round 0, W16), and accepts them unreduced, so an HMAC
+    pad state needs no bits for its d and h, nor an HMAC inner digest for its first word.  (A
+    :data:`Lazy` is refused everywhere bits are needed.)  Constraints are recorded under the scopes
+    ``sha256_compress/schedule``, ``.../round<t>`` and ``.../final``.
+    """
+    _check_words(state, 8, "the state", _SUM_ONLY)
+    _check_words(block, 16, "the block", (0,))
+    if not 1 <= n_words <= 8 or any(not 0 <= i < n_words for i in lazy_words):
+        raise InvalidInput("sha256_compress: n_words in 1..8, lazy words among them")
     with api.scope("sha256_compress"):
-        w: list[Bits | Lazy] = [list(x) for x in block]
+        w: list[Bits | Lazy] = [x if _is_lazy(x) else list(x) for x in block]
         with api.scope("schedule"):
             for t in range(16, 64):
                 terms = [
@@ -168,47 +249,64 @@ def sha256_compress(api: API, state: Sequence[Bits], block: Sequence[Bits]) -> l
                     w[t - 16],
                 ]
                 # W62 and W63 are never an input of σ0/σ1: keep them as unreduced sums
+                terms = _fold(terms)
                 w.append(add_mod(api, terms) if t < 62 else lazy_sum(terms))
-        a, b, c, d, e, f, g, h = (list(x) for x in state)
+        a, b, c, d, e, f, g, h = (x if _is_lazy(x) else list(x) for x in state)
         for t in range(64):
             with api.scope(f"round{t}"):
                 s1 = _sigma(api, e, 6, 11, 25, False)
                 ch = [bit_ch(api, ei, fi, gi) for ei, fi, gi in zip(e, f, g, strict=True)]
-                t1 = [h, s1, ch, K[t], w[t]]
+                t1 = _fold([h, s1, ch, K[t], w[t]])
                 s0 = _sigma(api, a, 2, 13, 22, False)
                 maj = [bit_maj(api, ai, bi, ci) for ai, bi, ci in zip(a, b, c, strict=True)]
                 if t < 63:
-                    e_new: Bits | Lazy = add_mod(api, [d, *t1])
-                    a_new: Bits | Lazy = add_mod(api, [*t1, s0, maj])
+                    e_new: Bits | Lazy = add_mod(api, _fold([d, *t1]))
+                    a_new: Bits | Lazy = add_mod(api, _a_terms(d, t1, e_new, s0, maj))
                 else:  # only added to the state below: fold into those decompositions
-                    e_new = lazy_sum([d, *t1])
-                    a_new = lazy_sum([*t1, s0, maj])
+                    e_new = lazy_sum(_fold([d, *t1]))
+                    a_new = lazy_sum(_fold([*t1, s0, maj]))
                 h, g, f, e, d, c, b, a = g, f, e, e_new, c, b, a, a_new
         with api.scope("final"):
-            return [add_mod(api, [s, x]) for s, x in zip(state, (a, b, c, d, e, f, g, h), strict=True)]
+            pairs = list(zip(state, (a, b, c, d, e, f, g, h), strict=True))[:n_words]
+            return [
+                lazy_sum(_fold(p)) if i in lazy_words else add_mod(api, _fold(p)) for i, p in enumerate(pairs)
+            ]
 
 
 def sha256_digest_bytes(state: Sequence[Bits]) -> list[Bits]:
-    """The 32 digest bytes of a final state (big-endian words; re-indexing only)."""
+    """The digest bytes of (the first words of) a final state (big-endian words; re-indexing only)."""
+    if any(_is_lazy(x) for x in state):
+        raise InvalidInput("sha256_digest_bytes: an unreduced word has no bytes")
     return [byte for word in state for byte in u32_to_bytes_be(word)]
 
 
-def sha256_blocks(api: API, state: Sequence[Bits], msg: Sequence[Bits], prefix_len: int = 0) -> list[Bits]:
+def sha256_blocks(
+    api: API,
+    state: Sequence,
+    msg: Sequence[Bits],
+    prefix_len: int = 0,
+    n_words: int = 8,
+    lazy_words: Sequence[int] = (),
+) -> list:
     """The state after hashing ``msg`` (plus its constant padding) from ``state``.
 
     ``state`` must be the state after ``prefix_len`` bytes (a multiple of 64) of an earlier prefix:
     the IV with 0, or an HMAC key's pad state with 64.  The padding encodes the total length
-    ``prefix_len + len(msg)``.  Returns the final state words.
+    ``prefix_len + len(msg)``.  Returns the first ``n_words`` final state words (``lazy_words`` of
+    them unreduced, see :func:`sha256_compress`).
     """
     if prefix_len < 0 or prefix_len % 64:
         raise InvalidInput("sha256_blocks: the prefix length must be a non-negative multiple of 64")
     if any(len(byte) != 8 for byte in msg):
         raise InvalidInput("sha256_blocks: a message byte needs 8 bits")
     data = list(msg) + const_bytes(sha256_padding(prefix_len + len(msg)))
-    st = [list(x) for x in state]
+    st = list(state)
     for i in range(0, len(data), 64):
         block = [bytes_to_u32_be(data[j : j + 4]) for j in range(i, i + 64, 4)]
-        st = sha256_compress(api, st, block)
+        last = i + 64 == len(data)
+        st = sha256_compress(
+            api, st, block, n_words=n_words if last else 8, lazy_words=lazy_words if last else ()
+        )
     return st
 
 
