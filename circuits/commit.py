@@ -7,8 +7,9 @@ learns an opening).  Layouts (docs/protocol.md, "Statements"):
   IANA code of the cipher suite (0x1303 ChaCha20-Poly1305, 0x1301 AES-128-GCM); the key is packed
   by :func:`~zkmb.gadgets.bits.pack_bytes` (32 bytes -> 2 elements, 16 bytes -> 1), the 12-byte IV
   into 1 element.  Poseidon(6) for ChaCha20, Poseidon(5) for AES-128-GCM.
-* ``comm_pad = Poseidon(TAG_PAD_COMMITMENT, pad_0, pad_1, pad_2, blinder)``: the 64-byte keystream
-  block packed into 31 + 31 + 2 bytes (Poseidon(5)).
+* ``comm_pad = Poseidon(pad_0, pad_1, pad_2, blinder)`` with ``TAG_PAD_COMMITMENT`` in the capacity
+  element (circomlib ``PoseidonEx`` ``initialState``): the 64-byte keystream block packed into
+  31 + 31 + 2 bytes (Poseidon(4), 297 constraints; PAD and Q both use :func:`comm_pad_hash`).
 
 Blinders are uniform in [0, r) from :mod:`secrets` (:func:`fresh_blinder`).
 """
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from zkmb.algebra.params import R
 from zkmb.errors import InvalidInput
 from zkmb.gadgets.bits import pack_bytes
-from zkmb.gadgets.poseidon import poseidon_native
+from zkmb.gadgets.poseidon import poseidon, poseidon_native
 from zkmb.gadgets.tags import TAG_KEY_COMMITMENT, TAG_PAD_COMMITMENT
+from zkmb.r1cs import LC
 
 __all__ = [
     "AES128GCM",
@@ -33,6 +35,7 @@ __all__ = [
     "Suite",
     "comm_k_inputs",
     "comm_k_native",
+    "comm_pad_hash",
     "comm_pad_inputs",
     "comm_pad_native",
     "fresh_blinder",
@@ -102,13 +105,21 @@ def comm_k_native(suite: Suite, key: bytes, iv: bytes, blinder: int) -> int:
 
 
 def comm_pad_inputs(pad: bytes, blinder: int) -> list[int]:
-    """The Poseidon inputs of ``comm_pad`` (tag first)."""
+    """The Poseidon inputs of ``comm_pad`` (the tag is the capacity element, not an input)."""
     pad = bytes(pad)
     if len(pad) != PAD_BYTES:
         raise InvalidInput(f"a pad block is {PAD_BYTES} bytes")
-    return [TAG_PAD_COMMITMENT, *pack_bytes(pad), _blinder(blinder)]
+    return [*pack_bytes(pad), _blinder(blinder)]
 
 
 def comm_pad_native(pad: bytes, blinder: int) -> int:
     """``comm_pad`` of one 64-byte keystream block (SPEC §4)."""
-    return poseidon_native(comm_pad_inputs(pad, blinder))
+    return poseidon_native(comm_pad_inputs(pad, blinder), init=TAG_PAD_COMMITMENT)
+
+
+def comm_pad_hash(api, pad_elems, blinder) -> LC:
+    """In-circuit ``comm_pad`` of the 3 packed pad elements and the blinder (the caller range-checks the
+    elements): Poseidon(4) with capacity ``TAG_PAD_COMMITMENT``, 297 constraints."""
+    if len(pad_elems) != 3:
+        raise InvalidInput("comm_pad takes the pad as 3 packed elements")
+    return poseidon(api, [*pad_elems, blinder], init=TAG_PAD_COMMITMENT)

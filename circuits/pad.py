@@ -8,8 +8,9 @@ application record number), ``j`` (the 64-byte block index), ``comm_pad``.  Secr
 Relation: ``key`` and ``iv`` unpack to range-checked bytes and open ``comm_k`` (the layout of
 :mod:`zkmb.circuits.commit`, suite constant); ``n < 2^64`` and ``0 <= j < 7`` (bit
 decompositions); the nonce is ``iv xor be96(n)``; the pad is ChaCha20 block ``1 + j`` or the four
-AES-128 blocks with counters ``2 + 4j .. 5 + 4j``; ``comm_pad = Poseidon(TAG_PAD_COMMITMENT, pad
-packed into 3 elements, pad_blinder)``.
+AES-128 blocks with counters ``2 + 4j .. 5 + 4j``; ``comm_pad = Poseidon(pad packed into 3
+elements, pad_blinder)`` with ``TAG_PAD_COMMITMENT`` in the capacity element
+(:func:`~zkmb.circuits.commit.comm_pad_hash`, shared with Q).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from zkmb.gadgets.bits import const_bits, pack_bytes_lc, unpack_bytes
 from zkmb.gadgets.chacha20 import chacha20_block, tls_nonce
 from zkmb.gadgets.poseidon import poseidon
 from zkmb.gadgets.registry import register
-from zkmb.gadgets.tags import TAG_KEY_COMMITMENT, TAG_PAD_COMMITMENT
+from zkmb.gadgets.tags import TAG_KEY_COMMITMENT
 from zkmb.r1cs import API, LC, Circuit, ConstraintSystem, Public, Secret, compile
 
-from .commit import AES128GCM, CHACHA20, PAD_BYTES, Suite, suite_by_name
+from .commit import AES128GCM, CHACHA20, PAD_BYTES, Suite, comm_pad_hash, suite_by_name
 
 __all__ = ["KeystreamPad", "pad_circuit", "pad_keystream"]
 
@@ -89,7 +90,7 @@ class KeystreamPad(Circuit):
             nonce = tls_nonce(api, iv, n_bits)
             pad = pad_keystream(api, suite, key, nonce, sel)
         with api.scope("comm_pad"):
-            cp = poseidon(api, [TAG_PAD_COMMITMENT, *pack_bytes_lc(pad), self.pad_blinder])
+            cp = comm_pad_hash(api, pack_bytes_lc(pad), self.pad_blinder)
             api.assert_equal(cp, self.comm_pad)
 
 

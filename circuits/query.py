@@ -11,11 +11,15 @@ Public inputs, in this order (docs/protocol.md, "Statements"):
 
 Secret inputs: ``pad`` (``3 k``: each 64-byte pad packed 31 + 31 + 2), ``pad_blinder`` (``k``),
 ``low``/``high`` (9 packed key elements each: the gap ``(A, hi)`` of §6), ``index`` (the leaf
-index, 22 bits) and ``siblings`` (22).
+index, 22 bits: 11 base-4 digits) and ``children`` (44: the 4 children of the path's node at each of
+the 11 levels, leaf level first, the path's own child included).
+
+Every Poseidon here takes its domain tag in the capacity element (circomlib ``PoseidonEx``
+``initialState``; SPEC §7), which costs no constraint.
 
 Relation (every line a constraint group):
 
-1. ``unpack(pad_j)`` are range-checked bytes and ``comm_pad_j = Poseidon(TAG_PAD_COMMITMENT, pad_j,
+1. ``unpack(pad_j)`` are range-checked bytes and ``comm_pad_j = Poseidon_{TAG_PAD_COMMITMENT}(pad_j,
    blinder_j)``; ``ct`` unpacks to ``B`` range-checked bytes; ``P = ct xor pad`` (bits).
 2. ``256 P[0] + P[1] + 3 = L``; with ``E = L - 1`` (the one-hot ``f`` of ``E`` makes
    ``1 <= L <= B``): ``P[E] = 0x17``.  Bytes at positions ``>= L`` enter no constraint that matters:
@@ -36,22 +40,29 @@ Relation (every line a constraint group):
 6. Policy: ``low < key < high`` (:func:`~zkmb.gadgets.compare.assert_strictly_between`, range
    assumed: the key elements are < 2^248 by construction and ``low``/``high`` are bound by Poseidon
    to a leaf of the middlebox's own tree, whose keys are valid packings < 2^248); leaf
-   ``Poseidon(TAG_LEAF, Poseidon(TAG_KEY_HASH, low), Poseidon(TAG_KEY_HASH, high))``; Merkle path
-   (depth 22) to ``root``.  The sentinel leaves ``H_leaf(max, max)`` are unsatisfiable.
+   ``Poseidon_{TAG_LEAF}(Poseidon_{TAG_KEY_HASH}(low), Poseidon_{TAG_KEY_HASH}(high))``; the index
+   decomposed into 22 bits (so ``index < 4^11``); the 4-ary Merkle path (depth 11) to ``root``
+   (:func:`~zkmb.gadgets.merkle.merkle_verify`): at each level the child at the index's base-4 digit
+   ``b_0 + 2 b_1`` equals the node below (``u = c_0 + b_0 (c_1 - c_0)``, ``v = c_2 + b_0 (c_3 -
+   c_2)``, ``b_1 (v - u) = cur - u``), then ``cur = Poseidon_{node_tag(4)}(c_0, c_1, c_2, c_3)``.
+   The sentinel leaves ``H_leaf(max, max)`` are unsatisfiable.
 
 Constraints (pinned in tests/circuits/test_query.py), by scope:
 
 =====  ======  =====  =========  =======  ======  =====  ======  ======
 B      total   pads   plaintext  framing  header  qname  opt     policy
 =====  ======  =====  =========  =======  ======  =====  ======  ======
-64     10,655    834      1,027      132       4  1,037     161   7,460
-128    14,250  1,668      2,053      260       4  2,516     289   7,460
-192    17,977  2,502      3,079      388       4  4,127     417   7,460
-320    24,276  4,170      5,131      644       4  6,240     627   7,460
-448    28,380  5,838      7,183      900       4  6,240     755   7,460
+64      8,140    813      1,027      132       4  1,037     161   4,966
+128    11,714  1,626      2,053      260       4  2,516     289   4,966
+192    15,420  2,439      3,079      388       4  4,127     417   4,966
+320    21,677  4,065      5,131      644       4  6,240     627   4,966
+448    25,739  5,691      7,183      900       4  6,240     755   4,966
 =====  ======  =====  =========  =======  ======  =====  ======  ======
 
-``policy`` = Merkle path 5,698 + two key hashes and the leaf 1,170 + order 568 + index bits 23 + 1.
+``policy`` = Merkle path 3,301 (11 levels of 297 + 3, root equality 1) + two key hashes and the leaf
+1,074 (417 + 417 + 240) + order 568 + index bits 23 (before: binary depth 22 with tags as inputs,
+7,460 in all).  ``pads`` = per pad 516 range checks + 297 for ``comm_pad`` (318 with the tag as an
+input).  The 64-byte class fits a 2^13 domain (8,140 + 7 public rows <= 8,192).
 """
 
 from __future__ import annotations
@@ -61,14 +72,14 @@ from functools import cache
 from zkmb.errors import InvalidInput
 from zkmb.gadgets.bits import BYTES_PER_ELEMENT, pack_bits, pack_bytes, unpack_bytes, xor_bits
 from zkmb.gadgets.compare import assert_strictly_between, one_hot
-from zkmb.gadgets.merkle import POLICY_DEPTH, merkle_verify
+from zkmb.gadgets.merkle import POLICY_ARITY, POLICY_DEPTH, leaf_hash, level_bits, merkle_verify
 from zkmb.gadgets.poseidon import poseidon
 from zkmb.gadgets.qname import KEY_ELEMENTS, MAX_WIRE, qname_key
 from zkmb.gadgets.registry import register
-from zkmb.gadgets.tags import TAG_KEY_HASH, TAG_LEAF, TAG_PAD_COMMITMENT
+from zkmb.gadgets.tags import TAG_KEY_HASH
 from zkmb.r1cs import API, LC, Circuit, ConstraintSystem, Public, Secret, compile
 
-from .commit import PAD_BYTES
+from .commit import PAD_BYTES, comm_pad_hash
 from .public import PublicInputRejected, _field
 
 __all__ = [
@@ -127,11 +138,12 @@ class Query(Circuit):
     low = Secret(count=KEY_ELEMENTS)
     high = Secret(count=KEY_ELEMENTS)
     index = Secret()
-    siblings = Secret(count=lambda c: c.depth)
+    children = Secret(count=lambda c: c.depth * c.arity)
 
-    def __init__(self, size: int = 64, depth: int = POLICY_DEPTH):
+    def __init__(self, size: int = 64, depth: int = POLICY_DEPTH, arity: int = POLICY_ARITY):
         self.size = _check_class(size)
         self.depth = depth
+        self.arity = arity
 
     def define(self, api: API) -> None:
         b_len = self.size
@@ -141,8 +153,7 @@ class Query(Circuit):
             for j in range(k):
                 elems = self.pad[3 * j : 3 * j + 3]
                 pad_bytes.extend(unpack_bytes(api, elems, PAD_BYTES))
-                cp = poseidon(api, [TAG_PAD_COMMITMENT, *elems, self.pad_blinder[j]])
-                api.assert_equal(cp, self.comm_pad[j])
+                api.assert_equal(comm_pad_hash(api, elems, self.pad_blinder[j]), self.comm_pad[j])
         with api.scope("plaintext"):
             ct_bytes = unpack_bytes(api, self.ct, b_len)
             p = [xor_bits(api, c, q) for c, q in zip(ct_bytes, pad_bytes, strict=True)]
@@ -195,17 +206,18 @@ class Query(Circuit):
             api.assert_equal(api.mul(g, _sum(content)), 0)
         with api.scope("policy"):
             assert_strictly_between(api, self.low, qk.elements, self.high, 248, assume_range=True)
-            h_lo = poseidon(api, [TAG_KEY_HASH, *self.low])
-            h_hi = poseidon(api, [TAG_KEY_HASH, *self.high])
-            leaf = poseidon(api, [TAG_LEAF, h_lo, h_hi])
-            idx = api.to_bits(self.index, self.depth)
-            merkle_verify(api, self.root, leaf, idx, self.siblings)
+            h_lo = poseidon(api, self.low, init=TAG_KEY_HASH)
+            h_hi = poseidon(api, self.high, init=TAG_KEY_HASH)
+            leaf = leaf_hash(api, [h_lo, h_hi])
+            idx = api.to_bits(self.index, self.depth * level_bits(self.arity))
+            merkle_verify(api, self.root, leaf, idx, self.children, self.arity)
 
 
 @cache
-def query_circuit(size: int, depth: int = POLICY_DEPTH) -> ConstraintSystem:
-    """The compiled Q circuit of size class ``size`` (cached)."""
-    return compile(Query(_check_class(size), depth))
+def query_circuit(size: int, depth: int = POLICY_DEPTH, arity: int = POLICY_ARITY) -> ConstraintSystem:
+    """The compiled Q circuit of size class ``size`` (cached); the policy tree shape is a parameter
+    only for measurement: the published one is arity 4, depth 11."""
+    return compile(Query(_check_class(size), depth, arity))
 
 
 def query_public_inputs(comm_pads, ciphertext: bytes, inner_length: int, root: int, size: int) -> list[int]:
@@ -239,7 +251,7 @@ def _builder(size: int):
     def build() -> ConstraintSystem:
         return query_circuit(size)
 
-    build.__doc__ = f"The Q circuit of size class {size} (depth {POLICY_DEPTH})."
+    build.__doc__ = f"The Q circuit of size class {size} ({POLICY_ARITY}-ary tree, depth {POLICY_DEPTH})."
     return build
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from zkmb.errors import InvalidInput
 from zkmb.gadgets.bits import pack_bytes, unpack_bytes_native
-from zkmb.gadgets.merkle import POLICY_DEPTH, merkle_root_native
+from zkmb.gadgets.merkle import POLICY_ARITY, POLICY_DEPTH, MerklePath, merkle_path_root_native
 from zkmb.gadgets.qname import KEY_LEN, MAX_WIRE, qname_key_native
 from zkmb.policy import Blocked, NonMembership, Policy, witness
 from zkmb.policy.tree import leaf_hash_keys_native
@@ -162,8 +162,7 @@ def assemble_query_assignment(
     ciphertext: bytes,
     low: bytes,
     high: bytes,
-    index: int,
-    siblings: Sequence[int],
+    path: MerklePath,
     root: int,
 ) -> QueryAssignment:
     """The assignment from its parts, without checking the relation (tests use it to force witnesses)."""
@@ -180,8 +179,8 @@ def assemble_query_assignment(
         "pad_blinder": list(blinders),
         "low": pack_bytes(low.ljust(KEY_LEN, b"\0")),
         "high": pack_bytes(high.ljust(KEY_LEN, b"\0")),
-        "index": index,
-        "siblings": list(siblings),
+        "index": path.index,
+        "children": path.flat_children,
     }
     return QueryAssignment(size, assignment, public, comm_pads, None)
 
@@ -215,12 +214,13 @@ def query_assignment(
         raise QueryBlocked(nm)
     if nm.key != parsed.key:
         raise WitnessError("internal error: policy key differs from the circuit's key")  # pragma: no cover
-    if nm.path.depth != POLICY_DEPTH:
-        raise WitnessError(f"policy depth {nm.path.depth}, the circuit has {POLICY_DEPTH}")
+    if (nm.path.arity, nm.path.depth) != (POLICY_ARITY, POLICY_DEPTH):
+        raise WitnessError(
+            f"policy tree of arity {nm.path.arity} and depth {nm.path.depth}, the circuit has "
+            f"arity {POLICY_ARITY} and depth {POLICY_DEPTH}"
+        )
     bl = [fresh_blinder() for _ in range(k)] if blinders is None else list(blinders)
-    a = assemble_query_assignment(
-        b_len, blocks, bl, ct, nm.low, nm.high, nm.path.index, nm.path.siblings, nm.root
-    )
+    a = assemble_query_assignment(b_len, blocks, bl, ct, nm.low, nm.high, nm.path, nm.root)
     return QueryAssignment(a.size, a.assignment, a.public, a.comm_pads, nm)
 
 
@@ -251,9 +251,13 @@ def query_relation_native(size: int, assignment: dict) -> None:
     if not (padded_lt(low, key) and padded_lt(key, high)):
         raise WitnessError("the name's key is not strictly inside the gap (low, high)")
     leaf = leaf_hash_keys_native(low.rstrip(b"\0"), high.rstrip(b"\0"))
+    kids = list(a["children"])
+    if len(kids) != POLICY_ARITY * POLICY_DEPTH:
+        raise WitnessError(f"the path has {POLICY_ARITY * POLICY_DEPTH} children")
     try:
-        root = merkle_root_native(leaf, a["index"], a["siblings"])
+        levels = tuple(tuple(kids[i : i + POLICY_ARITY]) for i in range(0, len(kids), POLICY_ARITY))
+        root = merkle_path_root_native(leaf, MerklePath(a["index"], levels, POLICY_ARITY))
     except InvalidInput as e:
         raise WitnessError(f"bad Merkle path: {e}") from None
-    if len(a["siblings"]) != POLICY_DEPTH or root != a["root"]:
+    if root != a["root"]:
         raise WitnessError("the gap's leaf is not in the tree with this root")

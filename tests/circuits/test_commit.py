@@ -32,10 +32,12 @@ def test_layouts():
     ]  # fmt: skip
     pad = bytes(range(64))
     assert comm_pad_inputs(pad, 9) == [
-        TAG_PAD_COMMITMENT, int.from_bytes(pad[:31], "big"), int.from_bytes(pad[31:62], "big"),
+        int.from_bytes(pad[:31], "big"), int.from_bytes(pad[31:62], "big"),
         int.from_bytes(pad[62:], "big"), 9,
     ]  # fmt: skip
-    assert comm_pad_native(pad, 9) == poseidon_native(comm_pad_inputs(pad, 9))
+    # the pad tag is the capacity element (issue #16), not an input
+    assert comm_pad_native(pad, 9) == poseidon_native(comm_pad_inputs(pad, 9), init=TAG_PAD_COMMITMENT)
+    assert comm_pad_native(pad, 9) != poseidon_native([TAG_PAD_COMMITMENT, *comm_pad_inputs(pad, 9)])
     assert comm_k_native(CHACHA20, key, iv, 7) != comm_k_native(CHACHA20, key, iv, 8)
 
 
@@ -64,4 +66,4 @@ def test_registered_statements():
     reg = builders()
     for name in ("co_chacha20", "co_aes128gcm", "pad_block", "pad_block_aes128gcm"):
         assert name in reg
-    assert reg["pad_block"]().n_constraints == 22_458
+    assert reg["pad_block"]().n_constraints == 22_437  # 22,458 before issue #16 (comm_pad tag now capacity)

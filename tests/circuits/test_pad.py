@@ -17,7 +17,9 @@ from zkmb.r1cs import UnsatisfiedError
 
 from .conftest import SUITES
 
-PAD_COUNTS = {"chacha20": 22_458, "aes128gcm": 34_653}
+PAD_COUNTS = {"chacha20": 22_437, "aes128gcm": 34_632}
+"""Issue #16: comm_pad takes its tag in the capacity element (Poseidon(4), 297), 21 fewer than with the
+tag as an input (22,458 / 34,653 before)."""
 
 
 @pytest.mark.parametrize("suite", SUITES)

@@ -21,6 +21,7 @@ from zkmb.circuits.query import query_circuit
 from zkmb.circuits.query_witness import parse_query_native, query_assignment, query_relation_native
 
 from zkmb.algebra.params import R
+from zkmb.gadgets.merkle import node_hash_native
 from zkmb.policy import Blocked, Kind, witness
 from zkmb.policy.rules import name_key
 from zkmb.r1cs import UnsatisfiedError
@@ -327,8 +328,9 @@ def test_policy_allowed_name_other_selector(cs, conn, policy):
 
 def test_policy_hash_and_path_wires(cs, conn, policy):
     """A round wire of each Poseidon under policy (key hashes, leaf, Merkle nodes), changed in place,
-    fails where it is computed; a path direction flipped (the index's bit forged, every node
-    recomputed) fails in policy: the index's decomposition and the root equality."""
+    fails where it is computed; a path direction changed (an index bit forged, everything after it
+    recomputed) fails in policy: the index's decomposition and the 4:1 mux equality ``b_1 (v - u) =
+    cur - u`` of that level, so no digit can point at another child."""
     a, w = honest(conn, policy, PLAIN)
     hashed = [s for s in scopes_under(cs, "policy") if "poseidon" in s and product_wires(cs, s)]
     assert len(hashed) >= 4
@@ -336,11 +338,53 @@ def test_policy_hash_and_path_wires(cs, conn, policy):
         wires = product_wires(cs, s)
         for wire in (wires[0], wires[-1]):
             assert_fails_in(cs, bump(w, wire), s)
-    index, root = cs.inputs["index"].first_wire, cs.inputs["root"].first_wire
+    index = cs.inputs["index"].first_wire
     rows = scope_rows(cs, "policy", under=True)
     ((index_row, recomposed),) = [(i, a_) for i, a_, b, c in rows if c == {index: 1} and b == {0: 1}]
-    (root_row,) = [i for i, a_, _, _ in rows if root in a_]
     bits = sorted(recomposed, key=recomposed.get)  # index = sum 2^i bits[i]
-    for k in (0, len(bits) - 1):
+    assert len(bits) == 22
+    mux = mux_rows(cs, bits)
+    for k in (0, 1, 2, 9, len(bits) - 1):
         cheat = solve_pinned(cs, a, {bits[k]: 1 - w.value(bits[k])})
-        assert violated_rows(cs, cheat) == [index_row, root_row]
+        assert violated_rows(cs, cheat) == [index_row, mux[k // 2]], k
+
+
+def mux_rows(cs, bits: list[int]) -> list[int]:
+    """Per Merkle level, the row ``b_1 (v - u) = cur - u`` (A is the level's high digit bit alone)."""
+    merkle = scope_rows(cs, "policy/merkle")
+    out = []
+    for level in range(len(bits) // 2):
+        (row,) = [i for i, a_, _, _ in merkle if a_ == {bits[2 * level + 1]: 1}]
+        out.append(row)
+    return out
+
+
+def test_policy_tampered_children(cs, conn, policy):
+    """Each level's children (a secret input), forged by a cheater that rehashes the path above (so
+    every later level is consistent): a sibling changed breaks only the root equality; the path's own
+    child changed breaks that level's mux equality ``b_1 (v - u) = cur - u`` and the root equality."""
+    a, w = honest(conn, policy, PLAIN)
+    root = cs.inputs["root"].first_wire
+    rows = scope_rows(cs, "policy", under=True)
+    (root_row,) = [i for i, a_, _, _ in rows if root in a_]
+    ((_, recomposed),) = [
+        (i, a_) for i, a_, b, c in rows if c == {cs.inputs["index"].first_wire: 1} and b == {0: 1}
+    ]
+    mux = mux_rows(cs, sorted(recomposed, key=recomposed.get))
+    index, kids = a["index"], list(a["children"])
+    digits = [(index >> (2 * h)) & 3 for h in range(11)]
+    for level in (0, 5, 10):
+        for pos in range(4):
+            forged = kids.copy()
+            forged[4 * level + pos] = (forged[4 * level + pos] + 1) % R
+            cur = node_hash_native(forged[4 * level : 4 * level + 4])
+            for h in range(level + 1, 11):  # rehash above: the cheater's path is consistent there
+                forged[4 * h + digits[h]] = cur
+                cur = node_hash_native(forged[4 * h : 4 * h + 4])
+            cheat = cs.solve({**a, "children": forged}, check=False)
+            want = [mux[level], root_row] if pos == digits[level] else [root_row]
+            assert violated_rows(cs, cheat) == want, (level, pos)
+            # with the rehashed root as the public root (another tree: the middlebox never supplies it)
+            # a forged sibling is a valid path; a forged own child still is not
+            cheat = cs.solve({**a, "children": forged, "root": cur}, check=False)
+            assert violated_rows(cs, cheat) == ([mux[level]] if pos == digits[level] else [])

@@ -65,9 +65,14 @@ def test_tree_matches_native_and_merkletree():
     leaves = [leaf_hash_keys_native(lows[i], full[i + 1]) for i in range(len(keys) + 1)]
     ref = MerkleTree(leaves, depth=4, pad_leaf=leaf_hash_keys_native(MAX_KEY, MAX_KEY))
     assert tree.root == ref.root
-    for i in range(16):
+    for i in (*range(16), 255):
         assert tree.path(i) == ref.path(i)
         assert merkle_root_native(tree.leaf(i), i, tree.path(i).siblings) == tree.root
+    ref2 = MerkleTree(leaves, depth=8, pad_leaf=leaf_hash_keys_native(MAX_KEY, MAX_KEY), arity=2)
+    tree2 = build_tree(keys, kd, depth=8, arity=2)
+    assert tree2.root == ref2.root != tree.root
+    for i in (0, 3, 255):
+        assert tree2.path(i) == ref2.path(i)
 
 
 def test_builder_checks_order():
@@ -76,8 +81,11 @@ def test_builder_checks_order():
         build_tree([b, a], [Kind.EXACT, Kind.EXACT], depth=3)
     with pytest.raises(InvalidInput):
         build_tree([a, a], [Kind.EXACT, Kind.EXACT], depth=3)
-    with pytest.raises(InvalidInput):  # 8 rules need 9 leaves > 2^3
-        build_tree([name_key(f"{i}.com") for i in range(8)], [Kind.EXACT] * 8, depth=3)
+    with pytest.raises(InvalidInput):  # 64 rules need 65 leaves > 4^3
+        build_tree(sorted(name_key(f"{i}.com") for i in range(64)), [Kind.EXACT] * 64, depth=3)
+    build_tree(sorted(name_key(f"{i}.com") for i in range(63)), [Kind.EXACT] * 63, depth=3)  # fits
+    with pytest.raises(InvalidInput):  # 8 rules need 9 leaves > 2^3 (binary, for comparison)
+        build_tree(sorted(name_key(f"{i}.com") for i in range(8)), [Kind.EXACT] * 8, depth=3, arity=2)
 
 
 # ------------------------------------------------------------------------------- property test
@@ -119,15 +127,32 @@ def test_provable_iff_not_blocked(rules, queries):
 
 
 def test_pinned_vectors():
-    """Regression values of the commitment (docs/protocol.md, "Policy commitment")."""
+    """Regression values of the commitment (docs/protocol.md, "Policy commitment"): version 2, tags in
+    the capacity element, 4-ary depth-11 tree.  Recomputed for issue #16 from the pure-Python reference
+    (``poseidon_native`` hashing every level of the tree, independent of the numba builder), which the
+    builder matches; version 1 (binary depth 22, tags as inputs) had key 0x15130C8C...,
+    H_leaf(max, max) 0x0B681DF5..., empty root 0x1AE6F3E5..., evil.com root 0x17521FD8...."""
     assert (
         key_hash_native(b"moc.live.www.")
-        == 0x15130C8CD7668335406D4F29038E30935F9641916202ADA0BF54FB1A67882344
+        == 0x0EB03A1FBA8380B63413530102EA67D24B6B81C2718A9707136BF2B490E1A787
     )
     assert (
         leaf_hash_keys_native(MAX_KEY, MAX_KEY)
-        == 0xB681DF51E5C3FA4DFB279EAFA2C0875F6CBD720940597C48BFCF892185F4106
+        == 0x2DD38F3E72F4B93AA3F9A4951A93504BD07F41C6AAF05370C3685142C8110CE2
     )
-    assert build_tree([], []).root == 0x1AE6F3E52B8179961933A4B82C4D83B6AB89485587B775A9873C88A01E1ABD17
+    assert build_tree([], []).root == 0x2AFB295D1F1F49E42636247C6269BB357A5DACDA8EC8D02C875E0442F76C0333
     root = build_tree([b"moc.live."], [Kind.SUBTREE]).root
-    assert root == 0x17521FD82BF49422D0D7498C83E1A6446F99B76E43C125ACC6CD957683DC5E53
+    assert root == 0x046EDDC065EAA34EF8DC028A0B660EF87C45E980CD5F42020C1C30F534209936
+
+
+def test_binary_and_4ary_roots_differ():
+    """The arity is bound into the node tag (SPEC §6): the same rules under the other shape give
+    another root, and a 4-ary path does not verify against the binary root."""
+    keys = sorted(name_key(n) for n in ("evil.com", "ads.example.org", "tracker.net"))
+    kinds = [Kind.EXACT] * 3
+    t4, t2 = build_tree(keys, kinds, depth=4), build_tree(keys, kinds, depth=8, arity=2)
+    assert t4.capacity == t2.capacity == 256 and t4.root != t2.root
+    for i in range(4):
+        assert t4.leaf(i) == t2.leaf(i)  # same leaves
+        p = t4.path(i)
+        assert merkle_root_native(t4.leaf(i), i, p.siblings, 4) == t4.root != t2.root

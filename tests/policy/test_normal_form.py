@@ -10,7 +10,7 @@ from zkmb.errors import InvalidInput
 from zkmb.gadgets.merkle import MerkleTree
 from zkmb.policy import PolicyMismatch, load_policy, policy_from_rules, witness
 from zkmb.policy.normalise import Normalised, NotNormalised, check_normalised
-from zkmb.policy.policyfile import COMMITMENT
+from zkmb.policy.policyfile import CACHE_VERSION, COMMITMENT, FORMAT_VERSION
 from zkmb.policy.rules import MAX_KEY, MIN_KEY, Kind, key_to_name, name_key, subtree_bound
 from zkmb.policy.tree import build_tree, leaf_hash_keys_native
 
@@ -38,7 +38,12 @@ def hand_made(tmp_path, rules: list[tuple[str, str]], root: int | None = None):
     keys = [name_key(n) for _, n in rules]
     kinds = [Kind.SUBTREE if k == "subtree" else Kind.EXACT for k, _ in rules]
     root = forged_root(keys, kinds) if root is None else root
-    lines = ["zkmb-policy 1", f"commitment {COMMITMENT}", f"depth {DEPTH}", f"rules {len(rules)}"]
+    lines = [
+        f"zkmb-policy {FORMAT_VERSION}",
+        f"commitment {COMMITMENT}",
+        f"depth {DEPTH}",
+        f"rules {len(rules)}",
+    ]
     lines.append(f"root 0x{root:064x}")
     lines += [f"{k}\t{n}" for k, n in rules]
     path = tmp_path / "hand.policy"
@@ -147,7 +152,8 @@ def test_rotation_to_unnormalised_policy_refused(tmp_path):
 
 
 def test_stale_tree_cache_ignored(tmp_path, monkeypatch):
-    """Tree caches written before the normal-form check (version 1) are not trusted: the file is re-read."""
+    """Tree caches of an older version (1: before the normal-form check; 2: a binary tree with v1 tags)
+    are not trusted: the file is re-read."""
     import numpy as np
 
     cache = tmp_path / "cache"
@@ -157,8 +163,8 @@ def test_stale_tree_cache_ignored(tmp_path, monkeypatch):
     (npz,) = cache.glob("*.npz")
     with np.load(npz) as data:
         arrays = dict(data)
-    assert int(arrays["version"][0]) == 2
-    arrays["version"] = np.array([1], dtype=np.int64)
+    assert int(arrays["version"][0]) == CACHE_VERSION == 3
+    arrays["version"] = np.array([2], dtype=np.int64)
     with open(npz, "wb") as f:
         np.savez(f, **arrays)
     bad = hand_made(tmp_path, [("subtree", "evil.com"), ("exact", "www.evil.com")])

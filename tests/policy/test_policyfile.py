@@ -72,10 +72,14 @@ def test_witness_tamper_fails_verify(shared_policy):
     assert w.verify()
     from dataclasses import replace
 
-    sibs = list(w.path.siblings)
-    sibs[3] ^= 1
-    assert not replace(w, path=type(w.path)(w.index, tuple(sibs))).verify()
-    assert not replace(w, index=w.index ^ 1).verify()
+    assert w.path.arity == 4 and w.path.depth == 11
+    for level, pos in ((3, 0), (0, 2), (10, 1)):
+        kids = [list(c) for c in w.path.children]
+        own = w.path.digits[level]
+        kids[level][(own + 1 + pos) % 4] ^= 1  # a sibling
+        assert not replace(w, path=type(w.path)(w.index, tuple(map(tuple, kids)))).verify()
+    for flip in (1, 2, 3, 1 << 20):  # another position at the lowest or the top level
+        assert not replace(w, index=w.index ^ flip).verify()
     assert not replace(w, key=name_key("0-180.com")).verify()  # outside the gap
 
 
@@ -93,7 +97,8 @@ def test_roundtrip_without_cache(small_policy):
     assert loaded.root == policy.root and list(loaded.keys) == list(policy.keys)
     assert (loaded.kinds == policy.kinds).all() and loaded.depth == 6
     text = path.read_text()
-    assert text.startswith("zkmb-policy 1\n") and "subtree\tevil.com\t" in text
+    assert text.startswith("zkmb-policy 2\n") and "subtree\tevil.com\t" in text
+    assert "arity=4" in text.splitlines()[1]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +109,9 @@ def test_roundtrip_without_cache(small_policy):
         lambda t: t.replace("subtree\tevil.com", "exact\tevil.com", 1),
         lambda t: t.replace("exact\tads.example.com", "exact\tADS.example.com", 1),
         lambda t: t.replace("rules ", "rules 1", 1),
-        lambda t: t.replace("zkmb-policy 1", "zkmb-policy 2", 1),
+        lambda t: t.replace("zkmb-policy 2", "zkmb-policy 1", 1),
+        lambda t: t.replace("zkmb/v2", "zkmb/v1", 1),
+        lambda t: t.replace("arity=4", "arity=2", 1),
         lambda t: t.replace("depth 6", "depth 7", 1),
         lambda t: t + "exact\tzzz.zzz\n",
     ],
@@ -151,3 +158,20 @@ def test_cli(tmp_path, capsys):
     assert main(["policy", "check", str(out), "a..b"]) == 1
     assert "UNPROVABLE" in capsys.readouterr().out
     assert main(["policy", "info", str(tmp_path / "missing")]) == 1
+
+
+def test_refuses_version_1_file(tmp_path):
+    """A file of the previous format (binary depth-22 tree, tags as inputs; issue #16) is refused with a
+    reason, never loaded under the new shape; the same rules rebuilt make a different root."""
+    old_root = 0x17521FD82BF49422D0D7498C83E1A6446F99B76E43C125ACC6CD957683DC5E53  # v1 pinned vector
+    v1 = tmp_path / "v1.policy"
+    v1.write_text(
+        "zkmb-policy 1\ncommitment zkmb/v1 poseidon-bn254-circomlib key=P10 leaf=P3 node=P3\n"
+        f"depth 22\nrules 1\nroot 0x{old_root:064x}\nsubtree\tevil.com\n"
+    )
+    with pytest.raises(PolicyMismatch, match="version-2"):
+        load_policy(v1, cache_dir=str(tmp_path / "cache"))
+    v2 = tmp_path / "v2.policy"
+    v2.write_text(v1.read_text().replace("zkmb-policy 1", "zkmb-policy 2", 1))
+    with pytest.raises(PolicyMismatch, match="commitment"):
+        load_policy(v2, cache_dir=str(tmp_path / "cache"))

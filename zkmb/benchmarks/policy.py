@@ -132,8 +132,10 @@ def _q_prover():
 def size_series(tmp: str, quick: bool) -> dict[str, Any]:
     """Build, cached load, lookup and Q-64 proof time against the number of rules.
 
-    The Q circuit's Merkle tree has a fixed depth (22), so its proof time should not depend on the
-    policy's size; what grows is the build (hashing every key) and, slowly, the lookup (bisect)."""
+    The Q circuit's Merkle tree has a fixed shape (4-ary, depth 11: 2^22 leaves), so its proof time
+    should not depend on the policy's size; what grows is the build (hashing every key) and, slowly,
+    the lookup (bisect)."""
+    from ..gadgets.merkle import POLICY_ARITY, POLICY_DEPTH
     from ..policy.policyfile import load_policy
     from ..policy.witness import NonMembership, witness
 
@@ -178,7 +180,13 @@ def size_series(tmp: str, quick: bool) -> dict[str, Any]:
         )
         del policy
         os.unlink(built["path"])
-    return {"runs": runs, "q_64_constraints": q_constraints, "tree_depth": 22, "points": points}
+    return {
+        "runs": runs,
+        "q_64_constraints": q_constraints,
+        "tree_depth": POLICY_DEPTH,
+        "tree_arity": POLICY_ARITY,
+        "points": points,
+    }
 
 
 def run(quick: bool = False) -> dict[str, Any]:

@@ -86,9 +86,9 @@ NOTES = {
     "classes use EDNS-padded queries encrypted with that connection's real keystream. Setup runs once "
     "per circuit. Verification of the larger Q classes carries more public inputs (the packed ciphertext "
     "window), so the IC multi-scalar multiplication is a visible part of it.",
-    "policy": "The Q circuit's Merkle tree has a fixed depth of 22, so a query proof costs the same for "
-    "any policy up to 2^22 leaves; what grows with the policy is the build (most of it is hashing the "
-    "keys: each key is a 10-input Poseidon) and, logarithmically, the lookup.",
+    "policy": "The Q circuit's Merkle tree has a fixed shape (4-ary, depth 11), so a query proof costs the "
+    "same for any policy up to 2^22 leaves; what grows with the policy is the build (most of it is hashing "
+    "the keys: each key is a 9-input Poseidon) and, logarithmically, the lookup.",
     "middlebox": "Everything is real: a recorded DoT session with its CO, PAD and Q proofs made with the "
     "demo keys; hold time is measured by replaying the session into many sans-IO flows sharing one "
     "verification pool, offered at a fraction of the measured batched capacity.",
@@ -615,7 +615,8 @@ def _area_extra(name: str, a: dict[str, Any]) -> list[str]:
             ]
             out.append(
                 f"Against policy size (build 1 run in a child process; lookup median of 200 names; Q-64 "
-                f"proof median of {sz.get('runs', '?')} runs; tree depth {sz.get('tree_depth', '?')}):\n"
+                f"proof median of {sz.get('runs', '?')} runs; tree arity {sz.get('tree_arity', 2)}, "
+                f"depth {sz.get('tree_depth', '?')}):\n"
             )
             out.append(_table(["rules", "build", "peak RSS", "cached load", "lookup", "Q-64 prove"], rows))
     return out

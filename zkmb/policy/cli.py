@@ -94,7 +94,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     n_sub = int((policy.kinds == Kind.SUBTREE).sum())
     print(f"file      {args.policy} ({os.path.getsize(args.policy):,} bytes, sha256 {digest})")
     print(f"root      0x{policy.root:064x} (verified)")
-    print(f"depth     {policy.depth} ({(1 << policy.depth) - 1:,} rules at most)")
+    cap = policy.tree.capacity
+    print(f"tree      arity {policy.tree.arity}, depth {policy.depth} ({cap - 1:,} rules at most)")
     print(f"rules     {len(policy):,} ({len(policy) - n_sub:,} exact, {n_sub:,} subtree)")
     print(f"leaves    {len(policy) + 1:,} used")
     print(f"loaded in {dt:.2f} s")
@@ -121,8 +122,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         else:
             print(f"allowed {name}: leaf {w.index} ({w.low.decode()!r} < key < {w.high[:64]!r})")
             if args.path:
-                for h, s in enumerate(w.path.siblings):
-                    print(f"  sibling[{h}] 0x{s:064x}")
+                for h, sibs in enumerate(w.path.siblings):
+                    for s in sibs:
+                        print(f"  sibling[{h}] 0x{s:064x}")
     return status
 
 

@@ -1,10 +1,10 @@
 """The published policy file, building a policy from blocklists, and loading with a tree cache.
 
-File format (UTF-8 text, ``\\n`` line ends), version 1::
+File format (UTF-8 text, ``\\n`` line ends), version 2::
 
-    zkmb-policy 1
-    commitment zkmb/v1 poseidon-bn254-circomlib key=P10 leaf=P3 node=P3
-    depth 22
+    zkmb-policy 2
+    commitment zkmb/v2 poseidon-bn254-circomlib capacity-tags key=P9 leaf=P2 node=P4 arity=4
+    depth 11
     rules 3
     root 0x<64 hex digits>
     exact<TAB>ads.example.com<TAB>hosts.txt:12<TAB>0.0.0.0 ads.example.com
@@ -13,7 +13,9 @@ File format (UTF-8 text, ``\\n`` line ends), version 1::
 
 One line per normalised rule, sorted by key (sentinels implicit): the kind, the name (canonical
 A-label text: lower-case, no trailing dot), then optionally where the rule came from and its text
-(the last field may contain tabs).  A loader rebuilds the tree from the names and refuses the file
+(the last field may contain tabs).  The commitment line names the hash layout and the tree's arity
+(SPEC §6: a published parameter, also bound into the node tag); a loader accepts exactly this line,
+so a version-1 file (binary tree, tags as inputs) is refused, never read with the other shape.  A loader rebuilds the tree from the names and refuses the file
 (:class:`PolicyMismatch`) unless the root equals the header's.  The built tree is cached in
 ``cache_dir`` (default ``$ZKMB_CACHE_DIR`` or ``~/.cache/zkmb/policy``) as ``<sha256 of file>.npz``;
 a later load of the same file bytes uses it without re-hashing (the cache is trusted local state).
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidInput
-from ..gadgets.merkle import POLICY_DEPTH
+from ..gadgets.merkle import POLICY_ARITY, POLICY_DEPTH
 from .formats import IngestReport, ingest
 from .normalise import Normalised, NotNormalised, normalise
 from .rules import InvalidName, Kind, check_labels, key_to_name, labels_to_key
@@ -47,11 +49,12 @@ __all__ = [
     "policy_from_rules",
 ]
 
-FORMAT_VERSION = 1
-CACHE_VERSION = 2
-"""Tree caches of an older version are ignored (version 1 caches predate the normal-form check)."""
+FORMAT_VERSION = 2
+CACHE_VERSION = 3
+"""Tree caches of an older version are ignored (version 1 caches predate the normal-form check,
+version 2 ones hold a binary tree with v1 tags)."""
 MAGIC = "zkmb-policy"
-COMMITMENT = "zkmb/v1 poseidon-bn254-circomlib key=P10 leaf=P3 node=P3"
+COMMITMENT = f"zkmb/v2 poseidon-bn254-circomlib capacity-tags key=P9 leaf=P2 node=P4 arity={POLICY_ARITY}"
 Progress = Callable[[str, int, int], None]
 
 
@@ -122,7 +125,11 @@ class Policy:
         return self.provenance[i] if self.provenance else None
 
     def write(self, path: str | os.PathLike, provenance: bool = True) -> None:
-        """Write the policy file (atomically)."""
+        """Write the policy file (atomically); only the published tree shape (arity 4) has a format."""
+        if self.tree.arity != POLICY_ARITY:
+            raise InvalidInput(
+                f"an arity-{self.tree.arity} tree has no policy file format (arity {POLICY_ARITY})"
+            )
         path = os.fspath(path)
         out = [
             f"{MAGIC} {FORMAT_VERSION}\n",
@@ -219,7 +226,7 @@ def _read_file(path: str):
             header[k] = int(v, 16) if k == "root" else int(v)
         except ValueError:
             raise _bad(path, f"bad {field} value {v[:40]!r}") from None
-    if not 1 <= header["depth"] <= 32:
+    if not 1 <= header["depth"] <= 16:  # arity 4: at most 2^32 leaves
         raise _bad(path, f"depth {header['depth']} out of range")
     body = lines[5:]
     if len(body) != header["rules"]:
@@ -316,6 +323,8 @@ def _load_cache(file: str) -> Policy | None:
             if int(data["version"][0]) != CACHE_VERSION:
                 return None
             tree = PolicyTree.load(data)
+            if tree.arity != POLICY_ARITY:
+                return None
             keys = _BlobKeys(data["keys_blob"], data["key_offsets"])
             kinds = data["kinds"]
             root = int.from_bytes(data["root"].tobytes(), "big")

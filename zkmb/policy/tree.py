@@ -1,11 +1,15 @@
-"""The policy commitment (SPEC §6-7): key hashes, gap leaves, the depth-22 Poseidon Merkle tree.
+"""The policy commitment (SPEC §6-7): key hashes, gap leaves, the 4-ary depth-11 Poseidon Merkle tree.
+
+Every hash takes its domain tag in the capacity element (circomlib ``PoseidonEx`` ``initialState``):
 
 * Packing: a key is zero-padded to 254 bytes and cut into 9 big-endian elements of 31, ..., 31, 6
   bytes (:func:`zkmb.gadgets.bits.pack_bytes`).
-* ``H_key(k) = Poseidon(TAG_KEY_HASH, e_0, ..., e_8)``: one circomlib ``Poseidon(10)`` (width 11).
-* ``H_leaf(a, b) = Poseidon(TAG_LEAF, H_key(a), H_key(b))`` (:func:`zkmb.gadgets.merkle.leaf_hash`).
-* ``node(l, r) = Poseidon(TAG_NODE, l, r)`` (:mod:`zkmb.gadgets.merkle`), depth 22, leaf ``i`` at
-  index ``i``; unused leaves ``H_leaf(max, max)``.
+* ``H_key(k) = Poseidon(e_0, ..., e_8)``, capacity ``TAG_KEY_HASH`` (width 10).
+* ``H_leaf(a, b) = Poseidon(H_key(a), H_key(b))``, capacity ``TAG_LEAF``
+  (:func:`zkmb.gadgets.merkle.leaf_hash`).
+* ``node(c_0..c_3) = Poseidon(c_0, c_1, c_2, c_3)``, capacity ``node_tag(4)`` (:mod:`zkmb.gadgets.merkle`),
+  arity 4 and depth 11 (2^22 leaves), leaf ``i`` at index ``i``; unused leaves ``H_leaf(max, max)``.
+  Arity 2 (depth 22, ``node_tag(2)``) is built too, for comparison; the published format is arity 4.
 
 Sorted keys with sentinels ``K_0 = ""`` and ``K_{m+1} = FF*254`` give ``m + 1`` leaves
 ``H_leaf(A_i, K_{i+1})``, ``A_i = K_i`` (exact) or :func:`~.rules.subtree_bound` (subtree).
@@ -20,9 +24,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import InvalidInput
-from ..gadgets.merkle import POLICY_DEPTH, MerklePath
+from ..gadgets.merkle import POLICY_ARITY, POLICY_DEPTH, MerklePath, level_bits
 from ..gadgets.poseidon import poseidon_many_mont, poseidon_native
-from ..gadgets.tags import TAG_KEY_HASH, TAG_LEAF, TAG_NODE
+from ..gadgets.tags import TAG_KEY_HASH, TAG_LEAF, node_tag
 from .normalise import NotNormalised, check_normalised
 from .rules import KEY_LEN, MAX_KEY, MIN_KEY, Kind, subtree_bound
 
@@ -55,12 +59,12 @@ def pack_key(key: bytes) -> list[int]:
 
 def key_hash_native(key: bytes) -> int:
     """``H_key(key)`` in pure Python (the reference for :func:`key_hashes`)."""
-    return poseidon_native([TAG_KEY_HASH, *pack_key(key)])
+    return poseidon_native(pack_key(key), init=TAG_KEY_HASH)
 
 
 def leaf_hash_keys_native(a: bytes, b: bytes) -> int:
     """``H_leaf(a, b)`` of two keys in pure Python."""
-    return poseidon_native([TAG_LEAF, key_hash_native(a), key_hash_native(b)])
+    return poseidon_native([key_hash_native(a), key_hash_native(b)], init=TAG_LEAF)
 
 
 def _padded(keys: Sequence[bytes]) -> np.ndarray:
@@ -94,12 +98,6 @@ def _to_mont(limbs: np.ndarray) -> np.ndarray:
     return out.reshape(limbs.shape)
 
 
-def _const(x: int) -> np.ndarray:
-    from ..algebra.fast.fields import fr_from_ints
-
-    return fr_from_ints([x])[0]
-
-
 def _sig_order(limbs: np.ndarray) -> np.ndarray:
     """(n, 36) uint64, most significant limb of element 0 first: row order = packed-key order."""
     return limbs[:, :, ::-1].reshape(limbs.shape[0], -1)
@@ -130,70 +128,85 @@ def check_strictly_increasing(prev_last: np.ndarray | None, limbs: np.ndarray, o
 def key_hashes(
     keys: Sequence[bytes], check_order: bool = False, progress: Progress | None = None
 ) -> np.ndarray:
-    """``(n, 4)`` Montgomery ``H_key`` of each key (batched numba Poseidon(10)); optionally checks the
-    keys strictly increase (packed comparison)."""
+    """``(n, 4)`` Montgomery ``H_key`` of each key (batched numba Poseidon(9), capacity tag); optionally
+    checks the keys strictly increase (packed comparison)."""
     n = len(keys)
     out = np.empty((n, 4), dtype=np.uint64)
-    tag = _const(TAG_KEY_HASH)
     last = None
     for lo in range(0, n, CHUNK):
         hi = min(n, lo + CHUNK)
         limbs = pack_keys_limbs(keys[lo:hi])
         if check_order:
             last = check_strictly_increasing(last, limbs, lo)
-        rows = np.empty((hi - lo, N_KEY_ELEMENTS + 1, 4), dtype=np.uint64)
-        rows[:, 0] = tag
-        rows[:, 1:] = _to_mont(limbs)
-        out[lo:hi] = poseidon_many_mont(rows, parallel=True)
+        out[lo:hi] = poseidon_many_mont(_to_mont(limbs), parallel=True, init=TAG_KEY_HASH)
         if progress:
             progress("hash keys", hi, n)
     return out
 
 
-def _hash3(tag: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    n = left.shape[0]
+def _hash_groups(tag: int, *columns: np.ndarray) -> np.ndarray:
+    """Poseidon(columns[0][i], ..., columns[k-1][i]) with capacity ``tag``, for every row i."""
+    n = columns[0].shape[0]
     out = np.empty((n, 4), dtype=np.uint64)
     for lo in range(0, n, 4 * CHUNK):
         hi = min(n, lo + 4 * CHUNK)
-        rows = np.empty((hi - lo, 3, 4), dtype=np.uint64)
-        rows[:, 0] = tag
-        rows[:, 1] = left[lo:hi]
-        rows[:, 2] = right[lo:hi]
-        out[lo:hi] = poseidon_many_mont(rows, parallel=True)
+        rows = np.stack([c[lo:hi] for c in columns], axis=1)
+        out[lo:hi] = poseidon_many_mont(rows, parallel=True, init=tag)
     return out
+
+
+def _check_shape(depth: int, arity: int) -> None:
+    level_bits(arity)
+    if not isinstance(depth, int) or not 1 <= depth <= 32 // level_bits(arity):
+        raise InvalidInput(f"tree depth {depth!r} out of range for arity {arity} (at most 2^32 leaves)")
 
 
 class PolicyTree:
     """The Merkle tree over the leaves (Montgomery ``(n, 4)`` levels; the rest are defaults)."""
 
-    def __init__(self, levels: list[np.ndarray], defaults: np.ndarray):
+    def __init__(self, levels: list[np.ndarray], defaults: np.ndarray, arity: int = POLICY_ARITY):
+        _check_shape(len(levels) - 1, arity)
         self.levels = levels
         self.defaults = defaults
+        self.arity = arity
         self.depth = len(levels) - 1
         top = levels[-1]
         self.root_mont = top[0] if top.shape[0] else defaults[-1]
 
+    @property
+    def capacity(self) -> int:
+        """Leaves of the tree (arity^depth)."""
+        return self.arity**self.depth
+
     @classmethod
-    def from_leaves(cls, leaves: np.ndarray, depth: int = POLICY_DEPTH, progress: Progress | None = None):
+    def from_leaves(
+        cls,
+        leaves: np.ndarray,
+        depth: int = POLICY_DEPTH,
+        progress: Progress | None = None,
+        arity: int = POLICY_ARITY,
+    ):
         """Hash the tree up from Montgomery leaves; unused leaves are ``H_leaf(max, max)``."""
-        if leaves.shape[0] > (1 << depth):
-            raise InvalidInput(f"{leaves.shape[0]} leaves do not fit a depth-{depth} tree")
+        _check_shape(depth, arity)
+        if leaves.shape[0] > arity**depth:
+            raise InvalidInput(f"{leaves.shape[0]} leaves do not fit an arity-{arity} depth-{depth} tree")
         hmax = key_hashes([MAX_KEY])
-        pad = _hash3(_const(TAG_LEAF), hmax, hmax)
-        node = _const(TAG_NODE)
+        pad = _hash_groups(TAG_LEAF, hmax, hmax)
+        node = node_tag(arity)
         levels = [np.ascontiguousarray(leaves)]
         defaults = [pad[0]]
         level = levels[0]
         for h in range(depth):
             d = defaults[-1][None, :]
-            if level.shape[0] % 2:
-                level = np.concatenate([level, d])
-            level = _hash3(node, level[0::2], level[1::2])
-            defaults.append(_hash3(node, d, d)[0])
+            short = -level.shape[0] % arity
+            if short:
+                level = np.concatenate([level, np.repeat(d, short, axis=0)])
+            level = _hash_groups(node, *(level[j::arity] for j in range(arity)))
+            defaults.append(_hash_groups(node, *([d] * arity))[0])
             levels.append(level)
             if progress:
                 progress("tree", h + 1, depth)
-        return cls(levels, np.stack(defaults))
+        return cls(levels, np.stack(defaults), arity)
 
     @staticmethod
     def _int(v: np.ndarray) -> int:
@@ -214,18 +227,23 @@ class PolicyTree:
         return lv[pos] if pos < lv.shape[0] else self.defaults[h]
 
     def leaf(self, index: int) -> int:
-        if not 0 <= index < (1 << self.depth):
+        if not 0 <= index < self.capacity:
             raise InvalidInput("leaf index out of range")
         return self._int(self._node(0, index))
 
     def path(self, index: int) -> MerklePath:
-        """Siblings of leaf ``index`` from the leaf level up (the gadget's order)."""
-        if not 0 <= index < (1 << self.depth):
+        """The path of leaf ``index``: each level's ``arity`` children from the leaf level up (the
+        gadget's order, the path's own child included)."""
+        if not isinstance(index, int) or not 0 <= index < self.capacity:
             raise InvalidInput("leaf index out of range")
         from ..algebra.fast.fields import fr_to_ints
 
-        sibs = np.stack([self._node(h, (index >> h) ^ 1) for h in range(self.depth)])
-        return MerklePath(index, tuple(fr_to_ints(sibs)))
+        a = self.arity
+        nodes = np.stack(
+            [self._node(h, (index // a ** (h + 1)) * a + j) for h in range(self.depth) for j in range(a)]
+        )
+        flat = fr_to_ints(nodes)
+        return MerklePath(index, tuple(tuple(flat[a * h : a * h + a]) for h in range(self.depth)), a)
 
     # ------------------------------------------------------------------------------------ cache
 
@@ -233,6 +251,7 @@ class PolicyTree:
         """Write the levels (and ``extra`` arrays) to an ``.npz`` file, atomically."""
         arrays = {f"level{h}": lv for h, lv in enumerate(self.levels)}
         arrays["defaults"] = self.defaults
+        arrays["arity"] = np.array([self.arity], dtype=np.int64)
         arrays.update(extra)
         path = os.fspath(path)
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -244,21 +263,29 @@ class PolicyTree:
     def load(cls, data) -> PolicyTree:
         """Rebuild from an opened ``np.load`` of :meth:`save` (no re-hashing)."""
         depth = data["defaults"].shape[0] - 1
-        return cls([data[f"level{h}"] for h in range(depth + 1)], data["defaults"])
+        arity = int(data["arity"][0])
+        return cls([data[f"level{h}"] for h in range(depth + 1)], data["defaults"], arity)
 
 
 def build_tree(
-    keys: Sequence[bytes], kinds: Sequence[int], depth: int = POLICY_DEPTH, progress: Progress | None = None
+    keys: Sequence[bytes],
+    kinds: Sequence[int],
+    depth: int = POLICY_DEPTH,
+    progress: Progress | None = None,
+    arity: int = POLICY_ARITY,
 ) -> PolicyTree:
     """The tree over normalised rule keys (no sentinels) and their kinds.  Refuses rules that are not
     in the SPEC §6 normal form (:func:`~.normalise.check_normalised`) and keys that do not strictly
     increase as the circuit compares them (which also rules out duplicates and misplaced sentinels)."""
     if len(keys) != len(kinds):
         raise InvalidInput("one kind per key")
+    _check_shape(depth, arity)
     check_normalised(keys, kinds)
     full = [MIN_KEY, *keys, MAX_KEY]
-    if len(full) - 1 > (1 << depth):
-        raise InvalidInput(f"{len(keys)} rules do not fit a depth-{depth} tree ({(1 << depth) - 1} at most)")
+    if len(full) - 1 > arity**depth:
+        raise InvalidInput(
+            f"{len(keys)} rules do not fit an arity-{arity} depth-{depth} tree ({arity**depth - 1} at most)"
+        )
     try:
         hk = key_hashes(full, check_order=True, progress=progress)
     except NotNormalised as e:  # positions in ``full`` count the minimum sentinel: make them rule indices
@@ -268,7 +295,7 @@ def build_tree(
     sub = np.flatnonzero(np.asarray(kinds, dtype=np.int8) == Kind.SUBTREE)
     if sub.size:
         ha[sub + 1] = key_hashes([subtree_bound(keys[i]) for i in sub])
-    leaves = _hash3(_const(TAG_LEAF), ha, hk[1:])
+    leaves = _hash_groups(TAG_LEAF, ha, hk[1:])
     if progress:
         progress("leaves", len(leaves), len(leaves))
-    return PolicyTree.from_leaves(leaves, depth, progress)
+    return PolicyTree.from_leaves(leaves, depth, progress, arity)

@@ -48,7 +48,8 @@ class NonMembership:
         if not (padded_lt(self.low, self.key) and padded_lt(self.key, self.high)):
             return False
         leaf = leaf_hash_keys_native(self.low, self.high)
-        return merkle_root_native(leaf, self.index, self.path.siblings) == self.root
+        p = self.path
+        return merkle_root_native(leaf, self.index, p.siblings, p.arity) == self.root
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def witness(policy: Policy, name: str, with_path: bool = True) -> NonMembership 
     high = keys[j] if j < len(keys) else MAX_KEY
     if not (padded_lt(low, key) and padded_lt(key, high)):
         raise ZkmbError(f"policy invariant broken: no gap holds {name!r}")  # normalisation bug
-    path = policy.tree.path(j) if with_path else MerklePath(j, ())
+    path = policy.tree.path(j) if with_path else MerklePath(j, (), policy.tree.arity)
     return NonMembership(name, key, j, low, high, path, policy.root)
 
 
