@@ -147,6 +147,33 @@ def test_batch_verify(cube):
     assert not batch_verify(vk, swapped)
 
 
+def test_ic_fixed_base_table_equals_msm(cube):
+    """vk_x from the fixed-base IC table equals the Pippenger MSM for random and edge scalars (0, 1,
+    digit 15 and carries, r - 1, equal scalars that make the batch-affine tree double points), and a
+    key with an IC point at infinity."""
+    import secrets
+
+    from zkmb.groth16.keys import fixed_base_table
+    from zkmb.groth16.verifier import ic_combination
+
+    _, _, vk, _ = cube
+    t = vk.ic_table
+    assert t.shape == (3, 64, 15, 2, 4) and vk.ic_table is t  # built once
+    gen = fast.g1_generator()
+    assert (t[0, 0, 0] == vk.ic[0]).all()
+    cases = [[secrets.randbelow(R) for _ in range(3)] for _ in range(5)]
+    cases += [[0, 0, 0], [1, 0, 0], [1, 1, 1], [15, 16, 17], [R - 1] * 3, [2, 2, 2], [0, 1 << 252, 1 << 253]]
+    for sc in cases:
+        want = fast.msm_g1(vk.ic, fast.fr_from_ints(sc))
+        assert (ic_combination(vk, sc) == want).all(), sc
+    # a vector with repeated and infinite points: the tree meets P + P and P + O
+    pts = np.concatenate([gen, gen, fast.g1_infinity(1), fast.g1_neg(gen)])
+    key = VerifyingKey(vk.alpha_1, vk.beta_2, vk.gamma_2, vk.delta_2, pts)
+    assert fixed_base_table(pts).shape == (4, 64, 15, 2, 4)
+    for sc in ([5, 5, 7, 5], [3, 9, 1, 0], [R - 1, 1, 2, 2]):
+        assert (ic_combination(key, sc) == fast.msm_g1(pts, fast.fr_from_ints(sc))).all(), sc
+
+
 def test_bit_circuit_round_trip():
     cs = compile(Bits)
     pk, vk = setup(cs)
@@ -183,3 +210,17 @@ def test_key_files(cube, tmp_path):
         ProvingKey.load(tmp_path / "vk")
     with pytest.raises(InvalidInput):
         ProvingKey.load(tmp_path / "missing")
+
+
+def test_replaced_key_does_not_reuse_caches(cube):
+    """dataclasses.replace with other points gets fresh e(alpha, beta) and IC table caches."""
+    from dataclasses import replace
+
+    cs, pk, vk, w = cube
+    proof = prove(pk, w)
+    assert verify(vk, [35, 105], proof)  # both caches built
+    other = setup(cs)[1]
+    mixed = replace(vk, ic=other.ic)
+    assert mixed._ic_table is None and mixed._alphabeta is None
+    assert not verify(mixed, [35, 105], proof)
+    assert (mixed.ic_table[:, 0, 0] == other.ic).all()
