@@ -278,6 +278,10 @@ class ResolverDaemon:
             time.sleep(0.05)
 
     def _connectable(self) -> bool:
+        if self.argv_prefix:  # e.g. in another network namespace: probe from where the daemon runs
+            probe = f"import socket; socket.create_connection(({self.host!r}, {self.port}), 0.5).close()"
+            cmd = [*self.argv_prefix, sys.executable, "-c", probe]
+            return subprocess.run(cmd, capture_output=True, timeout=10, check=False).returncode == 0
         try:
             with socket.create_connection((self.host, self.port), timeout=0.2):
                 return True
