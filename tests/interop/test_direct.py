@@ -174,6 +174,24 @@ def test_idle_timeout_setting(start_resolver, name):
     _check_idle(name, got, idle)
 
 
+def test_unbound_idle_timeout_collapses_when_its_tcp_buffers_fill(start_resolver):
+    """unbound allocates ``incoming-num-tcp`` (default 10) TCP buffers per thread and cuts its idle
+    time-out to 1% of ``tcp-idle-timeout`` (then 0.2%, at least 200 ms) once fewer than half are free:
+    with six idle DoT connections open, the sixth is closed within a second (0.2-0.3 s measured), far too
+    soon for a CO proof.  With ``incoming-num-tcp: 100`` all six stay open (docs/resolvers.md)."""
+    for extra, collapses in (((), True), (("incoming-num-tcp: 100",), False)):
+        res = start_resolver("unbound", extra=extra)
+        with concurrent.futures.ThreadPoolExecutor(6) as ex:
+            futs = [ex.submit(measure_idle, "127.0.0.1", res.port, tls_config(res), 3.0) for _ in range(6)]
+            got = [f.result() for f in futs]
+        closed = [g for g in got if g.how != "open"]
+        if collapses:
+            assert closed and all(g.seconds < 1.5 for g in closed), got
+        else:
+            assert closed == [], got
+        res.stop()
+
+
 def test_idle_timeout_config_defaults():
     """unbound's and BIND's packaged defaults, read from the programs themselves (``unbound-checkconf
     -o``, ``named -C``): 30 s each; measured at the default by the slow test below."""

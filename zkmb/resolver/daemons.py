@@ -142,6 +142,7 @@ class ResolverDaemon:
         records: Sequence[tuple[str, str, str]] = DEFAULT_RECORDS,
         zones: Sequence[str] = ZONES,
         argv_prefix: Sequence[str] = (),
+        extra: Sequence[str] = (),
         start_timeout: float = 30.0,
     ):
         if suite is not None and suite not in OPENSSL_SUITES:
@@ -155,6 +156,9 @@ class ResolverDaemon:
         self.zones = tuple(zones)
         self.argv_prefix = tuple(argv_prefix)
         """Run the daemon under this command (e.g. ``ip netns exec NS``)."""
+        self.extra = tuple(extra)
+        """Further configuration lines, as the server reads them (unbound: ``server:`` clause, BIND:
+        ``options { }`` statements, Knot Resolver and dnsdist: Lua), e.g. ``incoming-num-tcp: 100``."""
         self.start_timeout = start_timeout
         self._cert = cert
         self.proc: subprocess.Popen | None = None
@@ -416,6 +420,7 @@ class Unbound(ResolverDaemon):
             lines.append(f"    tcp-idle-timeout: {int(self.idle * 1000)}")
         lines += [f'    local-zone: "{z}." static' for z in self.zones]
         lines += [f"    local-data: '{o}. 300 IN {t} {r}'" for o, t, r in self.records]
+        lines += [f"    {line}" for line in self.extra]
         lines += ["remote-control:", "    control-enable: no", ""]
         return "\n".join(lines)
 
@@ -495,6 +500,7 @@ class Bind(ResolverDaemon):
     def config_text(self) -> str:
         w = self.workdir
         idle = f"    tcp-idle-timeout {max(1, round(self.idle * 10))};\n" if self.idle is not None else ""
+        extra = "".join(f"    {line}\n" for line in self.extra)
         zones = "".join(f'zone "{z}" {{ type primary; file "{self._zone_path(z)}"; }};\n' for z in self.zones)
         return f"""options {{
     directory "{w}";
@@ -507,7 +513,7 @@ class Bind(ResolverDaemon):
     dnssec-validation no;
     notify no;
     querylog yes;
-{idle}}};
+{idle}{extra}}};
 controls {{ }};
 tls zkmb-tls {{
     cert-file "{self.cert}";
@@ -605,6 +611,7 @@ class KnotResolver(ResolverDaemon):
 
     def config_text(self) -> str:
         idle = f"net.tcp_in_idle({int(self.idle * 1000)})\n" if self.idle is not None else ""
+        extra = "".join(f"{line}\n" for line in self.extra)
         zones = ", ".join(f"'{z}.'" for z in self.zones)
         return f"""-- zkmb interop: DoT on {self.host}:{self.port}, local answers only, no recursion
 log_target('stderr')
@@ -616,7 +623,7 @@ trust_anchors.remove('.')
 cache.open(10 * MB, 'lmdb://{self.workdir}/cache')
 net.listen('{self.host}', {self.port}, {{ kind = 'tls' }})
 net.tls('{self.cert}', '{self.key}')
-{idle}local qlog = assert(io.open('{self.query_log}', 'a'))
+{idle}{extra}local qlog = assert(io.open('{self.query_log}', 'a'))
 qlog:setvbuf('line')
 policy.add(function(_, query)
     qlog:write('query: ', kres.dname2str(query:name()), ' ', kres.tostring.type[query.stype], '\\n')
@@ -674,12 +681,13 @@ class Dnsdist(ResolverDaemon):
         if self.suite is not None:
             opts += f', ciphersTLS13 = "{OPENSSL_SUITES[self.suite]}"'
         idle = f"setTCPRecvTimeout({self.idle:g})\n" if self.idle is not None else ""
+        extra = "".join(f"{line}\n" for line in self.extra)
         return f"""-- zkmb interop: DoT on {self.host}:{self.port} only, backend unbound {self.backend.port}
 setSecurityPollSuffix("")
 addTLSLocal("{self.host}:{self.port}", "{self.cert}", "{self.key}", {{{opts} }})
 newServer({{ address = "{self.host}:{self.backend.port}" }})
 addAction(AllRule(), LogAction("{self.query_log}", false, true, false))
-{idle}"""
+{idle}{extra}"""
 
     def argv(self) -> list[str]:
         return [str(self.path()), "--supervised", "--disable-syslog", "-C", str(self.config_path)]
