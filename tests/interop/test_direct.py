@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import shutil
 import subprocess
+import tempfile
 
 import dns.message
 import dns.rcode
@@ -20,7 +21,7 @@ from zkmb.tls import DotClient
 from ..conftest import require
 from ..tls.independent import check_session
 from .conftest import require_daemon
-from .resolvers import RESOLVERS, SUITES, WWW, measure_idle, tls_config, zkmb_query
+from .resolvers import RESOLVERS, SUITES, WWW, measure_idle, post_handshake_messages, tls_config, zkmb_query
 
 pytestmark = pytest.mark.needs_system
 ALPN = {"unbound": None, "bind": "dot", "knot": "dot", "dnsdist": "dot"}
@@ -79,8 +80,6 @@ def test_a_aaaa_and_large_answer_on_one_connection(resolver):
     of more than 1,200 bytes one after the other on one connection; every captured value re-checked
     independently; the server picks ChaCha20-Poly1305, sends NewSessionTickets at most (never a KeyUpdate
     or a CertificateRequest) and logs exactly the three queries."""
-    from .resolvers import post_handshake_messages
-
     with DotClient("127.0.0.1", resolver.port, tls_config(resolver), timeout=10) as c:
         got = [c.query(dns.message.make_query(WWW, t)) for t in ("A", "AAAA", "TXT")]
         cap = c.capture
@@ -195,10 +194,8 @@ def test_unbound_idle_timeout_collapses_when_its_tcp_buffers_fill(start_resolver
 def test_idle_timeout_config_defaults():
     """unbound's and BIND's packaged defaults, read from the programs themselves (``unbound-checkconf
     -o``, ``named -C``): 30 s each; measured at the default by the slow test below."""
-    for cls in (Unbound, Bind):
-        require_daemon("unbound" if cls is Unbound else "bind")
-    import tempfile
-
+    require_daemon("unbound")
+    require_daemon("bind")
     with tempfile.TemporaryDirectory() as d:
         assert Unbound.config_default("tcp-idle-timeout", d) == "30000"  # ms
     assert Bind.builtin_default("tcp-idle-timeout") == "300"  # 100 ms units

@@ -661,7 +661,12 @@ class Dnsdist(ResolverDaemon):
     def __init__(self, workdir, **kw):
         super().__init__(workdir, **kw)
         self.backend = Unbound(
-            self.workdir / "backend", tls=False, records=self.records, zones=self.zones, host=self.host
+            self.workdir / "backend",
+            tls=False,
+            records=self.records,
+            zones=self.zones,
+            host=self.host,
+            argv_prefix=self.argv_prefix,
         )
 
     @classmethod
