@@ -331,6 +331,18 @@ async def ask_through_stub(
         return StubRun(out, {k: list(v) for k, v in up.timings.items()}, lst.stats)
 
 
+def diagnose(run: StubRun, mb: MiddleboxProcess, daemon: ResolverDaemon) -> str:
+    """A failure message: the stub's proof timings, the resolver's idle time-out and the middlebox's
+    decisions that closed something (why a stub query got SERVFAIL)."""
+    co = [round(x, 1) for x in run.timings.get("co", [])]
+    idle = daemon.idle if daemon.idle is not None else daemon.default_idle_s
+    closed = [ln for ln in mb.log_text().splitlines() if "action=block" in ln or "result=rejected" in ln]
+    return (
+        f"{daemon.name} (idle time-out {idle:g} s): CO proof(s) {co} s, rcodes "
+        f"{[r.rcode() for r in run.responses]}; middlebox: {closed[-5:]}"
+    )
+
+
 def ede_codes(r) -> list[int]:
     import dns.edns
 
