@@ -19,7 +19,7 @@ from functools import cache
 
 from zkmb.errors import InvalidInput
 from zkmb.gadgets.aes import aes128_expand_key, aes_ctr_keystream
-from zkmb.gadgets.bits import const_bits, pack_bytes_lc, unpack_bytes
+from zkmb.gadgets.bits import const_bits, pack_bytes_lc, shared_products, unpack_bytes
 from zkmb.gadgets.chacha20 import chacha20_block, tls_nonce
 from zkmb.gadgets.poseidon import poseidon
 from zkmb.gadgets.registry import register
@@ -28,7 +28,7 @@ from zkmb.r1cs import API, LC, Circuit, ConstraintSystem, Public, Secret, compil
 
 from .commit import AES128GCM, CHACHA20, PAD_BYTES, Suite, comm_pad_hash, suite_by_name
 
-__all__ = ["KeystreamPad", "pad_circuit", "pad_keystream"]
+__all__ = ["KeystreamPad", "KeystreamPads", "pad_circuit", "pad_keystream", "pads_circuit"]
 
 
 def _key_elems(c: KeystreamPad) -> int:
@@ -92,6 +92,102 @@ class KeystreamPad(Circuit):
         with api.scope("comm_pad"):
             cp = comm_pad_hash(api, pack_bytes_lc(pad), self.pad_blinder)
             api.assert_equal(cp, self.comm_pad)
+
+
+def _n_blocks(c: KeystreamPads) -> int:
+    return c.blocks
+
+
+class KeystreamPads(Circuit):
+    """SPEC §4 for one suite and ``blocks`` keystream blocks of one connection in one proof.
+
+    "One PAD proof may cover several blocks or records" (SPEC §4): block ``i`` is block ``j[i]``
+    of record ``n[i]`` (any records and indices, repeats allowed), each with its own
+    ``comm_pad[i]`` and blinder, all under the one ``comm_k``.  Public inputs, in this order:
+    ``comm_k``, ``n[0..k-1]``, ``j[0..k-1]``, ``comm_pad[0..k-1]``; secret: ``key``, ``iv``,
+    ``key_blinder``, ``pad_blinder[0..k-1]``.  Per block the relation is exactly
+    :class:`KeystreamPad`'s; the key and IV are unpacked and opened against ``comm_k`` once, and
+    the blocks run inside :func:`~zkmb.gadgets.bits.shared_products`, so work that depends only on
+    the key and IV is made once (ChaCha20: the first column round's quarter round on words 1, 5, 9,
+    13 and the first additions of the other three columns; AES-128: the key expansion).  Scopes:
+    ``inputs``, ``comm_k``, ``block<i>/{index,pad,comm_pad}``.
+    """
+
+    comm_k = Public()
+    n = Public(count=_n_blocks)
+    j = Public(count=_n_blocks)
+    comm_pad = Public(count=_n_blocks)
+    key = Secret(count=_key_elems)
+    iv = Secret()
+    key_blinder = Secret()
+    pad_blinder = Secret(count=_n_blocks)
+
+    def __init__(self, suite: Suite | str = CHACHA20, blocks: int = 2):
+        self.suite = suite_by_name(suite) if isinstance(suite, str) else suite
+        if self.suite not in (CHACHA20, AES128GCM):
+            raise InvalidInput(f"no PAD circuit for suite {self.suite!r}")
+        if not isinstance(blocks, int) or blocks < 1:
+            raise InvalidInput("a PAD proof covers at least one block")
+        self.blocks = blocks
+
+    def define(self, api: API) -> None:
+        suite = self.suite
+        with api.scope("inputs"):
+            key = unpack_bytes(api, self.key, suite.key_len)
+            iv = unpack_bytes(api, [self.iv], 12)
+        with api.scope("comm_k"):
+            elems = [*pack_bytes_lc(key), *pack_bytes_lc(iv)]
+            ck = poseidon(api, [TAG_KEY_COMMITMENT, suite.code, *elems, self.key_blinder])
+            api.assert_equal(ck, self.comm_k)
+        rk = None
+        if suite is AES128GCM:
+            with api.scope("key_expansion"):
+                rk = aes128_expand_key(api, key)
+        with shared_products(api):
+            for i in range(self.blocks):
+                with api.scope(f"block{i}"):
+                    with api.scope("index"):
+                        n_bits, sel = _index_bits(api, suite, self.n[i], self.j[i])
+                    with api.scope("pad"):
+                        nonce = tls_nonce(api, iv, n_bits)
+                        pad = _block_keystream(api, suite, key, rk, nonce, sel)
+                    with api.scope("comm_pad"):
+                        cp = comm_pad_hash(api, pack_bytes_lc(pad), self.pad_blinder[i])
+                        api.assert_equal(cp, self.comm_pad[i])
+
+
+def _index_bits(api: API, suite: Suite, n, j) -> tuple[list, list]:
+    """``n`` as 64 bits and the 3 block-index bits (ChaCha20: of ``1 + j``, AES: of ``j``) with
+    ``0 <= j < 7`` enforced, as in :class:`KeystreamPad`."""
+    n_bits = api.to_bits(n, 64)
+    if suite is CHACHA20:
+        sel = api.to_bits(api.add(j, 1), 3)  # c = 1 + j in [1, 7]: 3 bits, c != 0
+        api.assert_mul(api.mul(*[LC.constant(1) - b for b in sel[:2]]), LC.constant(1) - sel[2], 0)
+    else:
+        sel = api.to_bits(j, 3)  # j in [0, 7): 3 bits, j != 7
+        api.assert_mul(api.mul(sel[0], sel[1]), sel[2], 0)
+    return n_bits, sel
+
+
+def _block_keystream(api: API, suite: Suite, key, rk, nonce, sel) -> list:
+    """The 64 pad bytes of the block with ``nonce`` and index bits ``sel`` (AES: from round keys ``rk``)."""
+    zero = const_bits(0, 1)[0]
+    if suite is CHACHA20:
+        return chacha20_block(api, key, nonce, list(sel) + [zero] * 29)
+    one = const_bits(1, 1)[0]
+    return aes_ctr_keystream(api, rk, nonce, [zero, one, *sel] + [zero] * 27, PAD_BYTES // 16)
+
+
+@cache
+def pads_circuit(suite_name: str, blocks: int) -> ConstraintSystem:
+    """The compiled multi-block PAD circuit of ``chacha20`` or ``aes128gcm`` (cached)."""
+    return compile(KeystreamPads(suite_by_name(suite_name), blocks))
+
+
+@register("pad_blocks_3")
+def pad_blocks3_circuit() -> ConstraintSystem:
+    """Three ChaCha20 PAD blocks in one proof (fits a 2^16 QAP domain)."""
+    return pads_circuit("chacha20", 3)
 
 
 @cache

@@ -34,12 +34,14 @@ __all__ = [
     "ClientKeys",
     "CoAssignment",
     "PadAssignment",
+    "PadsAssignment",
     "WitnessError",
     "co_assignment",
     "comm_k_native",
     "comm_pad_native",
     "pad_assignment",
     "pad_block_native",
+    "pads_assignment",
 ]
 
 
@@ -141,6 +143,53 @@ def pad_block_native(suite: Suite, key: bytes, iv: bytes, n: int, j: int) -> byt
     if suite is AES128GCM:
         return aes_ctr_keystream_native(key, nonce, 2 + 4 * j, PAD_BYTES // 16)
     raise InvalidInput(f"no pad for suite {suite.name}")
+
+
+@dataclass(frozen=True)
+class PadsAssignment:
+    """The multi-block PAD circuit inputs (:class:`~zkmb.circuits.pad.KeystreamPads`) for the blocks
+    ``(n, j)`` in ``blocks``, and each block's committed pad (secret) and commitment."""
+
+    blocks: tuple[tuple[int, int], ...]
+    assignment: dict = field(repr=False)
+    public: list[int]
+    pads: tuple[bytes, ...] = field(repr=False)
+    blinders: tuple[int, ...] = field(repr=False)
+    comm_pads: tuple[int, ...]
+
+
+def pads_assignment(keys: ClientKeys, blocks, *, blinders: list[int] | None = None) -> PadsAssignment:
+    """The assignment proving blocks ``[(n, j), ...]`` of one connection in one PAD proof (a fresh
+    blinder per pad unless given).  Public vector: ``comm_k``, the ``n``s, the ``j``s, the ``comm_pad``s."""
+    blocks = tuple((n, j) for n, j in blocks)
+    if not blocks:
+        raise InvalidInput("a PAD proof covers at least one block")
+    if blinders is not None and len(blinders) != len(blocks):
+        raise InvalidInput("one blinder per block")
+    singles = [
+        pad_assignment(keys, n, j, blinder=None if blinders is None else blinders[i])
+        for i, (n, j) in enumerate(blocks)
+    ]
+    ns, js = [n for n, _ in blocks], [j for _, j in blocks]
+    comm_pads = [p.comm_pad for p in singles]
+    assignment = {
+        "comm_k": keys.comm_k,
+        "n": ns,
+        "j": js,
+        "comm_pad": comm_pads,
+        "key": pack_bytes(keys.key),
+        "iv": pack_bytes(keys.iv)[0],
+        "key_blinder": keys.blinder,
+        "pad_blinder": [p.blinder for p in singles],
+    }
+    return PadsAssignment(
+        blocks,
+        assignment,
+        [keys.comm_k, *ns, *js, *comm_pads],
+        tuple(p.pad for p in singles),
+        tuple(p.blinder for p in singles),
+        tuple(comm_pads),
+    )
 
 
 def pad_assignment(keys: ClientKeys, n: int, j: int, *, blinder: int | None = None) -> PadAssignment:

@@ -70,6 +70,7 @@ __all__ = [
     "pack_bytes",
     "pack_bytes_lc",
     "rotr",
+    "shared_memo",
     "shared_products",
     "shr",
     "u32_from_value",
@@ -146,6 +147,13 @@ def shared_products(api: API) -> Iterator[None]:
         yield
     finally:
         del _SHARED[api]
+
+
+def shared_memo(api: API) -> dict | None:
+    """The table of the open :func:`shared_products` block on ``api`` (None outside one), for gadgets
+    that reuse other deterministic, fully constrained results the same way (keys must not collide
+    with product keys: use a tuple starting with a string)."""
+    return _SHARED.get(api) if _SHARED else None
 
 
 def _key(t) -> tuple:

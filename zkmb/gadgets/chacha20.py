@@ -30,8 +30,8 @@ from numba import njit
 
 from ..algebra.params import R
 from ..errors import InvalidInput
-from ..r1cs import API, Circuit, ConstraintSystem, NumbaHint, Secret, compile
-from .bits import Bits, const_bits, const_bytes, const_u32, lazy_sum, pack_bits, rotr, xor_bits
+from ..r1cs import API, LC, Circuit, ConstraintSystem, NumbaHint, Secret, compile
+from .bits import Bits, const_bits, const_bytes, const_u32, lazy_sum, pack_bits, rotr, shared_memo, xor_bits
 from .registry import register
 
 __all__ = [
@@ -179,6 +179,16 @@ def add32(api: API, x: Sequence, y: Sequence, n_bits: int = 32) -> Bits:
     c = api.constant_value(value)
     if c is not None:
         return const_bits(c & mask, n_bits)
+    memo = shared_memo(api)
+    if memo is not None:  # inside shared_products: the same sum is decomposed once
+        key = ("add32", n_bits, tuple(sorted(value.t.items())))
+        if key not in memo:
+            memo[key] = _add_low(api, value, bound, n_bits)
+        return memo[key]
+    return _add_low(api, value, bound, n_bits)
+
+
+def _add_low(api: API, value: LC, bound: int, n_bits: int) -> Bits:
     low = api.hint(_LOW_BITS, [value], n_bits, [n_bits])
     for b in low:
         api.assert_boolean(b)
