@@ -61,7 +61,7 @@ B      total   pads   plaintext  framing  header  qname  opt     policy
 
 ``policy`` = Merkle path 3,301 (11 levels of 297 + 3, root equality 1) + two key hashes and the leaf
 1,074 (417 + 417 + 240) + order 568 + index bits 23 (before: binary depth 22 with tags as inputs,
-7,460 in all).  ``pads`` = per pad 516 range checks + 297 for ``comm_pad`` (318 with the tag as an
+7,460 in all).  ``pads`` = per pad 516 to unpack it into bytes + 297 for ``comm_pad`` (318 with the tag as an
 input).  The 64-byte class fits a 2^13 domain (8,140 + 7 public rows <= 8,192).
 """
 

@@ -3,7 +3,7 @@
 * :mod:`.rules`: names -> wire labels -> keys (UTS #46, §5.4 validation);
 * :mod:`.formats`: hosts / plain / AdGuard-ABP / RPZ parsers into an :class:`IngestReport`;
 * :mod:`.normalise`: merge, drop covered keys, sort;
-* :mod:`.tree`: key hashes, gap leaves, the depth-22 Poseidon tree (numba batches);
+* :mod:`.tree`: key hashes, gap leaves, the 4-ary depth-11 Poseidon tree (numba batches);
 * :mod:`.policyfile`: the published file, building, loading with a tree cache;
 * :mod:`.witness`: non-membership witness or the blocking rule of a name.
 
