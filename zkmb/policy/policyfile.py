@@ -15,8 +15,9 @@ One line per normalised rule, sorted by key (sentinels implicit): the kind, the 
 A-label text: lower-case, no trailing dot), then optionally where the rule came from and its text
 (the last field may contain tabs).  The commitment line names the hash layout and the tree's arity
 (SPEC §6: a published parameter, also bound into the node tag); a loader accepts exactly this line,
-so a version-1 file (binary tree, tags as inputs) is refused, never read with the other shape.  A loader rebuilds the tree from the names and refuses the file
-(:class:`PolicyMismatch`) unless the root equals the header's.  The built tree is cached in
+so a version-1 file (binary tree, tags as inputs) is refused, never read with the other shape.  A
+loader rebuilds the tree from the names and refuses the file (:class:`PolicyMismatch`) unless the
+root equals the header's.  The built tree is cached in
 ``cache_dir`` (default ``$ZKMB_CACHE_DIR`` or ``~/.cache/zkmb/policy``) as ``<sha256 of file>.npz``;
 a later load of the same file bytes uses it without re-hashing (the cache is trusted local state).
 """
