@@ -1,6 +1,6 @@
 """Groth16 round trip of CO on a real handshake, with the middlebox's public inputs from the wire.
 
-A CO key is ~440 MiB (794k constraints); setup took 35-67 s and proving 8-12 s on the shared 2-core
+A CO key is ~430 MiB (786k constraints); setup took 35-67 s and proving 8-12 s on the shared 2-core
 development machine.  ChaCha20 runs in the normal suite, AES-128-GCM is marked slow (still in CI).
 """
 
