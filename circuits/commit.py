@@ -58,6 +58,11 @@ class Suite:
     code: int
     key_len: int
 
+    def __reduce__(self):
+        """Copies and unpickled suites are the module's own objects (code compares suites with
+        ``is``; a suite that came back from another process must still be CHACHA20, issue 15)."""
+        return suite_by_code, (self.code,)
+
 
 CHACHA20 = Suite("chacha20", 0x1303, 32)
 AES128GCM = Suite("aes128gcm", 0x1301, 16)

@@ -11,7 +11,9 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._numba_cache import configure as _configure_numba_cache  # noqa: E402
+from ._malloc import configure as _configure_malloc  # noqa: E402
 
 __version__ = "0.1.0"
 
 _configure_numba_cache()
+_configure_malloc()

@@ -67,3 +67,23 @@ def test_registered_statements():
     for name in ("co_chacha20", "co_aes128gcm", "pad_block", "pad_block_aes128gcm"):
         assert name in reg
     assert reg["pad_block"]().n_constraints == 22_437  # 22,458 before issue #16 (comm_pad tag now capacity)
+
+
+def test_copied_suite_is_the_same_object():
+    """A suite that crossed a process boundary (pickled) or was copied is still the module's object,
+    so ``suite is CHACHA20`` checks hold (issue 15: every PAD failed with 'no pad for suite chacha20'
+    on a connection whose CO came back from the background process)."""
+    import copy
+    import pickle
+
+    from zkmb.circuits.commit import AES128GCM, CHACHA20
+    from zkmb.circuits.witness import ClientKeys, pad_block_native
+
+    for s in (CHACHA20, AES128GCM):
+        assert pickle.loads(pickle.dumps(s)) is s and copy.deepcopy(s) is s and copy.copy(s) is s
+    keys = ClientKeys(CHACHA20, bytes(32), bytes(12), 5, 7)
+    again = pickle.loads(pickle.dumps(keys))
+    assert again.suite is CHACHA20
+    assert pad_block_native(again.suite, again.key, again.iv, 3, 1) == pad_block_native(
+        CHACHA20, keys.key, keys.iv, 3, 1
+    )

@@ -168,7 +168,7 @@ def prove_parts(name: str, assignment: dict, runs: int) -> dict[str, float]:
 
     from ..algebra import fast
     from ..circuits.keys import compile_circuit
-    from ..groth16.prover import h_odd_evaluations
+    from ..groth16.r1cs_to_qap import h_odd_evaluations
     from ..groth16.setup import setup
 
     cs = compile_circuit(name)

@@ -121,7 +121,7 @@ class VerifyingKey:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, expect_digest: bytes | None = None) -> VerifyingKey:
-        kind, digest, meta, arrays = _read(path, expect_digest)
+        kind, digest, meta, arrays, _mm = _read(path, expect_digest)
         if kind != KIND_VK:
             raise InvalidInput(f"{path}: not a verifying key file (kind {kind})")
         vk = cls(
@@ -218,7 +218,7 @@ class ProvingKey:
     @classmethod
     def load(cls, path: str | os.PathLike, *, expect_digest: bytes | None = None) -> ProvingKey:
         """Memory-map a proving key file; raises InvalidInput if it is corrupt, truncated or mismatched."""
-        kind, digest, meta, arrays = _read(path, expect_digest)
+        kind, digest, meta, arrays, mm = _read(path, expect_digest)
         if kind != KIND_PK:
             raise InvalidInput(f"{path}: not a proving key file (kind {kind})")
         try:
@@ -258,7 +258,20 @@ class ProvingKey:
         pk.check_shapes()
         vk.validate()
         fast.g1_validate(np.stack([pk.beta_1, pk.delta_1]))
+        pk._mapping = mm
+        pk.release_pages()  # the checksum read every page: keep none resident until a proof needs them
         return pk
+
+    def release_pages(self) -> None:
+        """Drop this key's file pages from the process (they stay in the page cache and come back on
+        the next access): a channel-opening key is ~450 MB used once per connection.  No-op for a key
+        that is not a memory-mapped file, or where the OS has no madvise."""
+        mm = getattr(self, "_mapping", None)
+        if mm is not None and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                mm.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):
+                pass
 
 
 # --------------------------------------------------------------------------- container
@@ -351,7 +364,7 @@ def _read(path, expect_digest: bytes | None):
         if off < 0 or off % _ALIGN or off + nbytes > payload_size or nbytes != int(np.prod(shape)) * 8:
             raise InvalidInput(f"{path}: array {name} lies outside the payload")
         arrays[name] = np.frombuffer(payload, dtype=dtype, count=nbytes // 8, offset=off).reshape(shape)
-    return kind, digest, header, arrays
+    return kind, digest, header, arrays, mm
 
 
 def _typed(arr: np.ndarray, shape: tuple, path, name: str) -> np.ndarray:

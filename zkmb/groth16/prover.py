@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..algebra import fast
 from ..algebra.params import R
+from ..algebra.ref.ntt import domain_root
 from ..errors import InvalidInput, ZkmbError
 from .keys import ProvingKey, VerifyingKey
 from .proof import Proof
-from .r1cs_to_qap import h_odd_evaluations
 
 
 class UnsatisfiedWitness(ZkmbError):
@@ -32,6 +35,120 @@ def _g2(*terms: np.ndarray) -> np.ndarray:
     return acc
 
 
+@dataclass(frozen=True)
+class ProofStep:
+    """One step of a :class:`ProofPlan`: ``run()`` does its part of the arithmetic (``name`` for
+    timings); steps of one stage are independent and may run on different threads at once."""
+
+    name: str
+    run: Callable[[], None]
+
+
+class ProofPlan:
+    """The Groth16 prover cut into independent steps, for a scheduler that runs each step on one
+    thread (numba threads = 1), several at once, interleaved with other proofs' steps.
+
+    Stages (each step of a stage only reads what earlier stages wrote):
+
+    0. ``qap``: A w, B w and their product on the domain;
+    1. the three polynomial chains (inverse NTT, coset NTT) and the MSMs A, B1, C (G1) and B2 (G2), each
+       MSM in ``split`` chunks of its points;
+    2. ``h``: the odd-coset evaluations of p = a b - c;
+    3. the H MSM in ``split`` chunks.
+
+    :meth:`finish` adds the blinding terms and returns the proof.  :meth:`run` runs every step in
+    order on the calling thread (with the kernels' own threads): :func:`prove` does exactly that.
+    A plan never touches the proving key's arrays other than to read them.
+    """
+
+    def __init__(
+        self, pk: ProvingKey, witness, *, r: int | None = None, s: int | None = None, split: int = 1
+    ):
+        w = getattr(witness, "values", witness)
+        if not isinstance(w, np.ndarray) or w.shape != (pk.n_vars, 4) or w.dtype != np.uint64:
+            raise InvalidInput(f"witness must have {pk.n_vars} wires")
+        self.pk, self.w = pk, w
+        self.r = secrets.randbelow(R) if r is None else r % R
+        self.s = secrets.randbelow(R) if s is None else s % R
+        self.split = max(1, int(split))
+        self._plain = fast.plain_scalars(w)
+        self._parts: dict[str, list] = {k: [] for k in ("a", "b1", "b2", "c", "h")}
+        self._evals: list[np.ndarray] = []
+        self._h_plain: np.ndarray | None = None
+        n_priv = pk.n_vars - pk.n_public - 1
+        self.stages: list[list[ProofStep]] = [
+            [ProofStep("qap", self._qap)],
+            [ProofStep(f"ntt_{i}", functools.partial(self._chain, i)) for i in range(3)]
+            + self._msm_steps("a", pk.a, 0)
+            + self._msm_steps("b2", pk.b2, 0)
+            + self._msm_steps("b1", pk.b1, 0)
+            + (self._msm_steps("c", pk.c, pk.n_public + 1) if n_priv else []),
+            [ProofStep("h", self._combine_h)],
+            self._msm_steps("h", pk.h, None),
+        ]
+
+    def _msm_steps(self, part: str, points: np.ndarray, offset: int | None) -> list[ProofStep]:
+        n = points.shape[0]
+        k = min(self.split, max(1, n // 2048))
+        bounds = [n * i // k for i in range(k + 1)]
+        return [
+            ProofStep(f"msm_{part}", functools.partial(self._msm, part, points, offset, lo, hi))
+            for lo, hi in zip(bounds, bounds[1:], strict=False)
+            if hi > lo
+        ]
+
+    def _msm(self, part: str, points: np.ndarray, offset: int | None, lo: int, hi: int) -> None:
+        if offset is None:  # the H query: scalars are the h evaluations of stage 2
+            scalars = self._h_plain[lo:hi]
+        else:
+            scalars = self._plain[offset + lo : offset + hi]
+        self._parts[part].append(fast.msm_plain(points[lo:hi], scalars))
+
+    def _qap(self) -> None:
+        pk, n = self.pk, self.pk.domain_size
+        a = pk.a_rows.matvec(self.w, n)
+        b = pk.b_rows.matvec(self.w, n)
+        self._evals = [a, b, fast.fr_mul(a, b)]
+
+    def _chain(self, i: int) -> None:
+        v = self._evals[i]
+        fast.intt_inplace(v)
+        fast.coset_ntt_inplace(v, domain_root(2 * self.pk.domain_size))
+
+    def _combine_h(self) -> None:
+        a, b, c = self._evals
+        self._h_plain = fast.plain_scalars(fast.fr_sub(fast.fr_mul(a, b), c))
+        self._evals = []
+
+    def _sum(self, part: str, g2: bool = False) -> np.ndarray:
+        parts = self._parts[part]
+        if not parts:
+            return fast.g2_infinity(1) if g2 else fast.g1_infinity(1)
+        return (_g2 if g2 else _g1)(*parts)
+
+    def steps(self) -> list[ProofStep]:
+        """Every step, stage by stage (the order :meth:`run` uses)."""
+        return [step for stage in self.stages for step in stage]
+
+    def run(self) -> Proof:
+        for step in self.steps():
+            step.run()
+        return self.finish()
+
+    def finish(self) -> Proof:
+        """The proof from the MSM results (after every stage ran): A, B and C with the blinders r, s."""
+        pk, vk, r, s = self.pk, self.pk.vk, self.r, self.s
+        a_m, b1_m, b2_m = self._sum("a"), self._sum("b1"), self._sum("b2", g2=True)
+        c_m, h_m = self._sum("c"), self._sum("h")
+        rs = fast.g1_mul(np.stack([pk.delta_1, pk.delta_1, pk.delta_1]), [r, s, (-r * s) % R])
+        a = _g1(vk.alpha_1, a_m, rs[0])
+        b2 = _g2(vk.beta_2, b2_m, fast.g2_mul(vk.delta_2[None], [s]))
+        b1 = _g1(pk.beta_1, b1_m, rs[1])
+        sa_rb = fast.g1_mul(np.concatenate([a, b1]), [s, r])
+        c = _g1(c_m, h_m, sa_rb[0], sa_rb[1], rs[2])
+        return Proof(a[0], b2[0], c[0])
+
+
 def prove(pk: ProvingKey, witness, *, cs=None, r: int | None = None, s: int | None = None) -> Proof:
     """A proof for ``witness`` (a zkmb.r1cs Witness or an (n_vars, 4) Montgomery array).
 
@@ -48,25 +165,7 @@ def prove(pk: ProvingKey, witness, *, cs=None, r: int | None = None, s: int | No
         where = cs.which_is_unsatisfied(witness)
         if where is not None:
             raise UnsatisfiedWitness(f"witness does not satisfy the circuit: {where}")
-    r = secrets.randbelow(R) if r is None else r % R
-    s = secrets.randbelow(R) if s is None else s % R
-
-    h = h_odd_evaluations(pk.a_rows, pk.b_rows, w, pk.domain_size)
-    priv = np.ascontiguousarray(w[pk.n_public + 1 :])
-    vk = pk.vk
-    a_m = fast.msm_g1(pk.a, w)
-    b1_m = fast.msm_g1(pk.b1, w)
-    b2_m = fast.msm_g2(pk.b2, w)
-    c_m = fast.msm_g1(pk.c, priv) if priv.shape[0] else fast.g1_infinity(1)
-    h_m = fast.msm_g1(pk.h, h)
-
-    rs = fast.g1_mul(np.stack([pk.delta_1, pk.delta_1, pk.delta_1]), [r, s, (-r * s) % R])
-    a = _g1(vk.alpha_1, a_m, rs[0])
-    b2 = _g2(vk.beta_2, b2_m, fast.g2_mul(vk.delta_2[None], [s]))
-    b1 = _g1(pk.beta_1, b1_m, rs[1])
-    sa_rb = fast.g1_mul(np.concatenate([a, b1]), [s, r])
-    c = _g1(c_m, h_m, sa_rb[0], sa_rb[1], rs[2])
-    return Proof(a[0], b2[0], c[0])
+    return ProofPlan(pk, w, r=r, s=s).run()
 
 
 def rerandomize(vk: VerifyingKey, proof: Proof) -> Proof:

@@ -8,6 +8,7 @@ inputs, then the secret inputs, then every internal wire.  A witness satisfies t
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
     "UnsatisfiedError",
     "Witness",
     "WitnessProgram",
+    "WitnessSolver",
 ]
 
 _FR_ONE_ARR = np.array(FR_ONE, dtype=np.uint64)
@@ -304,42 +306,70 @@ class ConstraintSystem:
 
     def solve(self, assignment: dict, check: bool = True) -> Witness:
         """Run the witness program on the inputs; with ``check`` raise UnsatisfiedError unless satisfied."""
-        prog = self.program
-        if prog is None:
+        if self.program is None:
             raise ZkmbError("this constraint system has no witness program (circom: read a .wtns instead)")
-        vals = self._input_values(assignment)
-        w = np.zeros((self.n_wires, 4), dtype=np.uint64)
-        w[0] = _FR_ONE_ARR
-        if vals:
-            w[1 : 1 + len(vals)] = fr_from_ints(vals)
-        addrs = np.array([h.address if isinstance(h, NumbaHint) else 0 for h in prog.hints], dtype=np.int64)
-        if addrs.shape[0] == 0:
-            addrs = np.zeros(1, dtype=np.int64)
-        a, b, lc = self.A, self.B, prog.lc
-        pc = 0
-        while True:
-            st, pc = solver.run_program(
-                w, prog.instr, pc, a.row_ptr, a.cols, a.coeffs, b.row_ptr, b.cols, b.coeffs,
-                lc.row_ptr, lc.cols, lc.coeffs, prog.call_fn, prog.call_in_ptr, prog.call_in,
-                prog.call_out, prog.call_nout, prog.call_par_ptr, prog.call_par, addrs,
-            )  # fmt: skip
-            if st == solver.ST_DONE:
-                break
-            k = int(prog.instr[pc, 1])
-            hint = prog.hints[int(prog.call_fn[k])]
-            if st == solver.ST_PYHINT:
-                _run_py_hint(prog, w, k, hint)
-                pc += 1
-            elif st == solver.ST_HINT_FAILED:
-                raise UnsatisfiedError(f"hint {hint.name} failed")
-            else:
-                raise UnsatisfiedError(f"hint {hint.name} returned a value not below r")
+        w = _run(self.program, self.A, self.B, self.n_wires, self._input_values(assignment))
         witness = Witness(w, self.n_public)
         if check:
             msg = self.which_is_unsatisfied(witness)
             if msg is not None:
                 raise UnsatisfiedError(f"the assignment does not satisfy {self.name or 'the circuit'}: {msg}")
         return witness
+
+
+class WitnessSolver:
+    """Only what solving a circuit's witness needs: its program and input layout, with the A and B rows
+    the program reads taken from elsewhere -- a proving key's QAP rows, the same rows plus the public
+    rows after them (:func:`zkmb.groth16.r1cs_to_qap.qap_matrices`), which the client's key check
+    compares with the circuit.  A large circuit's own A/B/C (190 MB for the channel opening) can then
+    be freed.  :meth:`solve` never checks the result against the constraints (there is no C)."""
+
+    def __init__(self, cs: ConstraintSystem, a_rows, b_rows):
+        if cs.program is None:
+            raise ZkmbError("this constraint system has no witness program")
+        if a_rows.n_rows < cs.n_constraints or b_rows.n_rows < cs.n_constraints:
+            raise InvalidInput("the given rows do not cover the circuit's constraints")
+        self.name, self.n_wires, self.n_public = cs.name, cs.n_wires, cs.n_public
+        self.inputs, self.program = cs.inputs, cs.program
+        self.A = SparseMatrix(a_rows.ptr, a_rows.cols, a_rows.vals)
+        self.B = SparseMatrix(b_rows.ptr, b_rows.cols, b_rows.vals)
+        self._input_values = functools.partial(ConstraintSystem._input_values, self)
+
+    def solve(self, assignment: dict) -> Witness:
+        """The witness of ``assignment`` (unchecked: the proof's verification is the check)."""
+        return Witness(
+            _run(self.program, self.A, self.B, self.n_wires, self._input_values(assignment)), self.n_public
+        )
+
+
+def _run(prog: WitnessProgram, a: SparseMatrix, b: SparseMatrix, n_wires: int, vals: list[int]) -> np.ndarray:
+    """The wires computed by ``prog`` from the input values (the solver's loop, Python hints between)."""
+    w = np.zeros((n_wires, 4), dtype=np.uint64)
+    w[0] = _FR_ONE_ARR
+    if vals:
+        w[1 : 1 + len(vals)] = fr_from_ints(vals)
+    addrs = np.array([h.address if isinstance(h, NumbaHint) else 0 for h in prog.hints], dtype=np.int64)
+    if addrs.shape[0] == 0:
+        addrs = np.zeros(1, dtype=np.int64)
+    lc = prog.lc
+    pc = 0
+    while True:
+        st, pc = solver.run_program(
+            w, prog.instr, pc, a.row_ptr, a.cols, a.coeffs, b.row_ptr, b.cols, b.coeffs,
+            lc.row_ptr, lc.cols, lc.coeffs, prog.call_fn, prog.call_in_ptr, prog.call_in,
+            prog.call_out, prog.call_nout, prog.call_par_ptr, prog.call_par, addrs,
+        )  # fmt: skip
+        if st == solver.ST_DONE:
+            return w
+        k = int(prog.instr[pc, 1])
+        hint = prog.hints[int(prog.call_fn[k])]
+        if st == solver.ST_PYHINT:
+            _run_py_hint(prog, w, k, hint)
+            pc += 1
+        elif st == solver.ST_HINT_FAILED:
+            raise UnsatisfiedError(f"hint {hint.name} failed")
+        else:
+            raise UnsatisfiedError(f"hint {hint.name} returned a value not below r")
 
 
 def _run_py_hint(prog: WitnessProgram, w: np.ndarray, k: int, hint: PyHint) -> None:

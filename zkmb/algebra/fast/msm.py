@@ -100,6 +100,32 @@ def _msm(g: _Group, points: object, scalars: object, threads: int | None) -> np.
     return _run(g, points, plain, ones, others, nt)
 
 
+def plain_scalars(scalars: FieldVec) -> np.ndarray:
+    """Montgomery Fr limbs -> the plain limbs :func:`msm_plain` takes (convert a witness once for
+    several MSMs); InvalidInput unless every element is canonical."""
+    if not (isinstance(scalars, np.ndarray) and scalars.dtype == np.uint64 and scalars.ndim == 2):
+        raise InvalidInput("MSM scalars must be an Fr vector (uint64 array (n, 4))")
+    plain = fr_from_mont_limbs(np.ascontiguousarray(scalars))
+    if (plain[:, 3] >> np.uint64(62)).any():  # the digit recoding needs k < 2^254; canonical Fr is < r
+        raise InvalidInput("MSM scalar not a canonical Fr element")
+    return plain
+
+
+def msm_plain(points: np.ndarray, plain: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """sum_i [k_i] points_i (G1 or G2 by the points' shape) for plain scalar limbs from
+    :func:`plain_scalars` (rows of both may be slices: a chunk of a larger MSM)."""
+    g = _G1 if isinstance(points, np.ndarray) and points.ndim == 3 else _G2
+    points = g.vec(points)
+    if plain.shape != (points.shape[0], 4):
+        raise InvalidInput(f"MSM length mismatch: {points.shape[0]} points, scalars {plain.shape}")
+    plain = np.ascontiguousarray(plain)
+    ones, others = M.classify(plain)
+    nt = _thread_count(threads)
+    if points.shape[0] < SERIAL_BELOW:
+        nt = 1
+    return _run(g, points, plain, ones, others, nt)
+
+
 def msm_g1(points: G1Vec, scalars: FieldVec, threads: int | None = None) -> G1Vec:
     """sum_i [scalars_i] points_i as a G1 vector of length 1.
 
@@ -171,4 +197,4 @@ def bench_inputs_g2(n: int, seed: int = 0, small_fraction: float = 0.0) -> tuple
     return _bench_inputs(_G2, n, seed, small_fraction)
 
 
-__all__ = ["msm_g1", "msm_g2", "bench_inputs_g1", "bench_inputs_g2"]
+__all__ = ["msm_g1", "msm_g2", "msm_plain", "plain_scalars", "bench_inputs_g1", "bench_inputs_g2"]
