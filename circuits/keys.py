@@ -49,6 +49,7 @@ __all__ = [
     "key_paths",
     "load_keys",
     "read_manifest",
+    "release_circuits",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -91,6 +92,20 @@ CIRCUITS: dict[str, Callable[[], ConstraintSystem]] = {
     **{f"q_{b}": _q(b) for b in (64, 128, 192, 320, 448)},
 }
 """Every statement circuit with a key pair (SPEC §8: CO and PAD per suite, Q per size class)."""
+
+
+def release_circuits() -> None:
+    """Forget every compiled circuit (the statement modules cache them): the middlebox compiles the
+    nine circuits once to check its keys (1.45 GB) and never needs them again."""
+    import gc
+
+    from .co import co_circuit
+    from .pad import pad_circuit
+    from .query import query_circuit
+
+    for fn in (co_circuit, pad_circuit, query_circuit):
+        fn.cache_clear()
+    gc.collect()
 
 
 class KeyMismatch(InvalidInput):

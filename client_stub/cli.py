@@ -6,11 +6,15 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 
 
-def _hostport(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host or "127.0.0.1", int(port)
+def _hostport(text: str, what: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``) -> (host, port); SystemExit with one clear line otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SystemExit(f"zkmb stub: {what} must be HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _cmd_stub(args: argparse.Namespace) -> int:
@@ -21,6 +25,9 @@ def _cmd_stub(args: argparse.Namespace) -> int:
     from .upstream import ProvingUpstream
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.verbose:
+        logging.getLogger("zkmb").setLevel(logging.DEBUG)
+    relay, proof = _hostport(args.relay, "--relay"), _hostport(args.proof, "--proof")  # before any loading
     if args.bootstrap and (args.policy or args.keys):
         raise SystemExit("zkmb stub: --bootstrap replaces --policy/--keys; give one or the other")
     if args.bootstrap:
@@ -52,14 +59,21 @@ def _cmd_stub(args: argparse.Namespace) -> int:
     prover = Groth16Prover.from_dir(args.keys, sizes=tuple(args.sizes))
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # systemd and containers stop with SIGTERM
+            loop.add_signal_handler(sig, stop.set)
         up = ProvingUpstream(
-            _hostport(args.relay),
-            _hostport(args.proof),
+            relay,
+            proof,
             prover,
             policy,
             server_name=args.server_name,
             cafile=args.cafile,
             pool_size=args.pool,
+            workers=args.workers,
+            keepalive=not args.no_keepalive,
+            keepalive_horizon_s=args.keepalive_horizon,
         )
         await up.start()
         lst = Listener(up, policy, host=args.listen_host, port=args.port)
@@ -75,17 +89,15 @@ def _cmd_stub(args: argparse.Namespace) -> int:
                 watch_rotation(args.bootstrap, state, policy.root, switch, interval=args.rotation_interval)
             )
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
+            logging.getLogger("zkmb.stub").info("stopping")
         finally:
             if watch is not None:
                 watch.cancel()
             await lst.close()
             await up.close()
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(main())
     return 0
 
 
@@ -106,7 +118,27 @@ def add_stub_commands(sub) -> None:
     p.add_argument("--state-dir", help="where --bootstrap caches them (default ~/.cache/zkmb/stub)")
     p.add_argument("--rotation-interval", type=float, default=30.0, help="seconds between root checks")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="Q size classes to use")
-    p.add_argument("--pool", type=int, default=2, help="DoT connections kept open")
+    p.add_argument(
+        "--pool",
+        type=int,
+        default=1,
+        help="DoT connections while in use (default 1; more open when the machine is idle, as spares)",
+    )
+    p.add_argument("--verbose", action="store_true", help="log every query's proving times")
+    p.add_argument("--workers", type=int, default=None, help="proving threads (default: one per core)")
+    p.add_argument(
+        "--no-keepalive",
+        action="store_true",
+        help="do not keep a connection open with the stub's own queries while quiet (a query after "
+        "the resolver's idle time-out then waits for a new channel opening)",
+    )
+    p.add_argument(
+        "--keepalive-horizon",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="keep the primary connection alive this long after the last query (default 600)",
+    )
     p.add_argument(
         "--allow-unverified-keys",
         action="store_true",

@@ -1,32 +1,35 @@
 """What the stub proves, behind one small interface (real Groth16 or a test stand-in).
 
-:class:`Groth16Prover` wraps the statement witness builders (:mod:`zkmb.circuits.witness`,
-:mod:`zkmb.circuits.query_witness`) and :func:`zkmb.groth16.prover.prove` with proving keys loaded by
-:func:`zkmb.circuits.keys.load_keys`.  Its methods are blocking (CPU-bound): the upstream runs them in
-worker threads.
+:class:`Groth16Prover` builds the statement witnesses (:mod:`zkmb.circuits.witness`,
+:mod:`zkmb.circuits.query_witness`) and proves with proving keys loaded by
+:func:`zkmb.circuits.keys.load_keys`.  Its ``*_job`` methods return *jobs* for the
+:class:`~zkmb.client_stub.scheduler.ProvingPool`: generators whose steps are the witness and the
+steps of a :class:`~zkmb.groth16.prover.ProofPlan`, so every proof runs on every core and yields to
+more urgent proofs between steps.  ``co``/``pad``/``q`` run the same jobs inline (blocking).
 
-:class:`BackgroundProver` proves CO for further connections in a separate process at the lowest CPU
-priority (nice 19) with its own copy of the keys, so a 3-4 s CO proof never shares the stub's GIL or
-numba thread pool with a Q proof, and the kernel gives the Q proof the cores whenever it runs (measured
-with a continuously busy nice-19 prover process: q_64 157 ms vs 153 ms alone; at nice 0, 1.2 s).
+A prover without ``*_job`` methods (the tests' stand-ins) is used through its blocking methods, one
+step per proof (:func:`~zkmb.client_stub.scheduler.blocking_job`).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from zkmb.circuits.witness import ClientKeys, PadAssignment, co_assignment, pad_assignment
+from zkmb.circuits.witness import ClientKeys, CoAssignment, PadAssignment, co_assignment, pad_assignment
 
 from zkmb.errors import InvalidInput
 
-__all__ = ["BackgroundProver", "Groth16Prover", "StatementProver", "circuit_names"]
+from .scheduler import JobGen, blocking_job
+
+__all__ = ["Groth16Prover", "StatementProver", "circuit_names", "co_job", "pad_job", "q_job"]
+
+BIG_MSM_CHUNK = 1 << 16
+"""Points per MSM step of a large proof (the channel opening): ~0.1-0.2 s on one core, the longest a
+query proof waits for a worker while a channel opening is proven."""
 
 
 def circuit_names(suite: str, sizes: Sequence[int]) -> list[str]:
@@ -36,16 +39,48 @@ def circuit_names(suite: str, sizes: Sequence[int]) -> list[str]:
 
 
 class StatementProver(Protocol):
-    """``co``/``pad``/``q`` return ``(what the client keeps, proof)``; proofs have ``to_bytes()``."""
+    """Blocking provers: ``co_proof`` proves a :class:`~zkmb.circuits.witness.CoAssignment` (the
+    upstream makes it, to know the client keys at once), ``pad`` returns ``(assignment, proof)``,
+    ``q`` the proof; proofs have ``to_bytes()``.  ``*_job`` methods, where present, are used instead."""
 
     suites: tuple[str, ...]
     sizes: tuple[int, ...]
 
-    def co(self, session) -> tuple[ClientKeys, object]: ...
+    def co_proof(self, a: CoAssignment) -> object: ...
 
     def pad(self, keys: ClientKeys, n: int, j: int) -> tuple[PadAssignment, object]: ...
 
     def q(self, pads: list[bytes], blinders: list[int], ciphertext: bytes, policy, size: int) -> object: ...
+
+
+def co_job(prover, a: CoAssignment) -> JobGen:
+    """The CO job of any prover for the assignment ``a`` (its own steps when it has them)."""
+    make = getattr(prover, "co_job", None)
+    return make(a) if make is not None else blocking_job(prover.co_proof, a)
+
+
+def pad_job(prover, keys: ClientKeys, n: int, j: int) -> JobGen:
+    make = getattr(prover, "pad_job", None)
+    return make(keys, n, j) if make is not None else blocking_job(prover.pad, keys, n, j)
+
+
+def q_job(prover, pads, blinders, ciphertext: bytes, policy, size: int) -> JobGen:
+    make = getattr(prover, "q_job", None)
+    args = (pads, blinders, ciphertext, policy, size)
+    return make(*args) if make is not None else blocking_job(prover.q, *args)
+
+
+def _run_inline(gen: JobGen) -> Any:
+    """Run a job's steps on this thread (with the kernels' own threads)."""
+    value = None
+    try:
+        while True:
+            stage = gen.send(value)
+            for step in stage:
+                step()
+            value = None
+    except StopIteration as stop:
+        return stop.value
 
 
 class Groth16Prover:
@@ -63,7 +98,7 @@ class Groth16Prover:
         self._lock = threading.Lock()
         self.key_dir: Path | None = None
         self.on_timing: Callable[[str, float], None] | None = None
-        """Called with ``("q_witness", s)`` and ``("q_prove", s)`` after each Q proof (the latency split)."""
+        """Called with ``("q_witness", s)`` after each Q witness (the latency split)."""
 
     @classmethod
     def from_dir(cls, key_dir, suite: str = "chacha20", sizes: Sequence[int] = (64, 128)) -> Groth16Prover:
@@ -74,112 +109,98 @@ class Groth16Prover:
         prover.key_dir = Path(key_dir)
         return prover
 
-    def spawn_background(self, nice: int = 19) -> BackgroundProver | None:
-        """A :class:`BackgroundProver` over the same key directory (None when the keys came from memory)."""
-        if self.key_dir is None:
-            return None
-        suite = self.suites[0]
-        return BackgroundProver(self.key_dir, circuit_names(suite, self.sizes[:1]), (suite,), nice=nice)
+    def warm(self) -> None:
+        """Compile every circuit now (the channel opening's takes ~10 s): before a handshake starts the
+        middlebox's CO deadline, never after."""
+        for name in self.keys:
+            self._circuit(name)
 
     def _circuit(self, name: str):
+        """What solves ``name``'s witness: the compiled circuit, or for a channel opening a
+        :class:`~zkmb.r1cs.system.WitnessSolver` over its proving key's rows (the compiled circuit's
+        own matrices, 190 MB, are released; the key's pages come and go with each proof)."""
         with self._lock:
             if name not in self._cs:
-                from zkmb.circuits.keys import compile_circuit
+                from zkmb.circuits.keys import compile_circuit, release_circuits
 
-                self._cs[name] = compile_circuit(name)
+                from zkmb.r1cs.system import WitnessSolver
+
+                cs = compile_circuit(name)
+                if name.startswith("co_"):
+                    pk = self.keys[name]
+                    cs = WitnessSolver(cs, pk.a_rows, pk.b_rows)
+                    release_circuits()  # drop the statement modules' cached copy (the Q/PAD ones stay here)
+                    pk.release_pages()
+                self._cs[name] = cs
             return self._cs[name]
 
-    def _prove(self, name: str, assignment: dict):
-        from zkmb.groth16.prover import prove
+    def _prove_steps(self, name: str, box: dict, chunk: int | None = None):
+        """The stages of a proof of the witness ``box["w"]`` with key ``name``; returns the proof."""
+        from zkmb.groth16.prover import ProofPlan
 
-        cs = self._circuit(name)
-        return prove(self.keys[name], cs.solve(assignment))
+        pk = self.keys[name]
+        split = 1 if chunk is None else max(1, pk.h.shape[0] // chunk)
+        plan = ProofPlan(pk, box.pop("w"), split=split)
+        for stage in plan.stages:
+            yield [st.run for st in stage]
+        return plan.finish()
 
-    def co(self, session):
-        a = co_assignment(session)
-        return a.keys, self._prove(f"co_{a.suite.name}", a.assignment)
+    # ------------------------------------------------------------------ jobs
 
-    def pad(self, keys: ClientKeys, n: int, j: int):
-        a = pad_assignment(keys, n, j)
+    def co_job(self, a: CoAssignment) -> JobGen:
+        """The CO proof of the assignment ``a`` (made by :func:`~zkmb.circuits.witness.co_assignment`)."""
+        name = f"co_{a.suite.name}"
+        box: dict = {}
+
+        def witness() -> None:
+            box["w"] = self._circuit(name).solve(a.assignment)
+
+        yield [witness]
+        try:
+            return (yield from self._prove_steps(name, box, BIG_MSM_CHUNK))
+        finally:
+            self.keys[name].release_pages()  # ~450 MB of key pages until the next channel opening
+
+    def pad_job(self, keys: ClientKeys, n: int, j: int) -> JobGen:
         name = "pad_block" if keys.suite.name == "chacha20" else f"pad_block_{keys.suite.name}"
-        return a, self._prove(name, a.assignment)
+        box: dict = {}
 
-    def q(self, pads, blinders, ciphertext, policy, size):
+        def witness() -> None:
+            a = pad_assignment(keys, n, j)
+            box["a"], box["w"] = a, self._circuit(name).solve(a.assignment)
+
+        yield [witness]
+        proof = yield from self._prove_steps(name, box)
+        return box["a"], proof
+
+    def q_job(self, pads, blinders, ciphertext, policy, size) -> JobGen:
         from zkmb.circuits.query_witness import query_assignment
 
-        from zkmb.groth16.prover import prove
-
-        t0 = time.perf_counter()
-        a = query_assignment(pads, ciphertext, policy, blinders=blinders, size=size)
         name = f"q_{size}"
-        cs = self._circuit(name)
-        w = cs.solve(a.assignment)
-        t1 = time.perf_counter()
-        proof = prove(self.keys[name], w)
-        if self.on_timing is not None:
-            self.on_timing("q_witness", t1 - t0)
-            self.on_timing("q_prove", time.perf_counter() - t1)
-        return proof
+        box: dict = {}
 
+        def witness() -> None:
+            t0 = time.perf_counter()
+            a = query_assignment(pads, ciphertext, policy, blinders=blinders, size=size)
+            box["w"] = self._circuit(name).solve(a.assignment)
+            if self.on_timing is not None:
+                self.on_timing("q_witness", time.perf_counter() - t0)
 
-# ---------------------------------------------------------------------------- the background process
+        yield [witness]
+        return (yield from self._prove_steps(name, box))
 
-_WORKER: Groth16Prover | None = None
+    # ------------------------------------------------------------------ blocking
 
+    def co_proof(self, a: CoAssignment):
+        return _run_inline(self.co_job(a))
 
-def _worker_init(key_dir: str, names: list[str], suites: tuple[str, ...], nice: int) -> None:
-    """Process initializer: lowest CPU priority, then the keys loaded once (checked as in the parent)."""
-    global _WORKER
-    try:
-        os.nice(nice)
-    except OSError:
-        pass  # already at least this nice, or not allowed: still correct, only less polite
-    from zkmb.circuits.keys import load_keys
+    def co(self, session):
+        """``(client keys, CO proof)`` of a captured session (blocking; benchmarks and tests)."""
+        a = co_assignment(session)
+        return a.keys, self.co_proof(a)
 
-    _WORKER = Groth16Prover(load_keys(key_dir, names, "prover", against="manifest"), suites)
+    def pad(self, keys: ClientKeys, n: int, j: int):
+        return _run_inline(self.pad_job(keys, n, j))
 
-
-def _worker_warm() -> None:
-    """Compile (or load) the CO circuit so the first background proof does not pay for it."""
-    _WORKER._circuit(f"co_{_WORKER.suites[0]}")
-
-
-def _worker_co(session):
-    return _WORKER.co(session)
-
-
-def _worker_pad(keys: ClientKeys, n: int, j: int):
-    return _WORKER.pad(keys, n, j)
-
-
-class BackgroundProver:
-    """CO (and PAD) proofs in one separate worker process at ``nice`` (default 19, the lowest priority).
-
-    ``co``/``pad`` return :class:`concurrent.futures.Future` s of the same results as
-    :class:`Groth16Prover`'s methods; jobs run one at a time in submission order.  The process starts
-    (and warms up its circuits) at construction; :meth:`close` stops it.
-    """
-
-    def __init__(self, key_dir, names: Sequence[str], suites: Sequence[str], nice: int = 19):
-        ctx = multiprocessing.get_context("spawn")  # never fork: the parent's OpenMP pool does not survive it
-        self._pool = ProcessPoolExecutor(
-            1,
-            mp_context=ctx,
-            initializer=_worker_init,
-            initargs=(str(key_dir), list(names), tuple(suites), nice),
-        )
-        self.warm: Future = self._pool.submit(_worker_warm)
-
-    def co(self, session) -> Future:
-        return self._pool.submit(_worker_co, session)
-
-    def pad(self, keys: ClientKeys, n: int, j: int) -> Future:
-        return self._pool.submit(_worker_pad, keys, n, j)
-
-    def close(self) -> None:
-        """Drop queued jobs and stop the worker process (a proof in progress is abandoned)."""
-        procs = list(getattr(self._pool, "_processes", {}).values())
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
+    def q(self, pads, blinders, ciphertext, policy, size):
+        return _run_inline(self.q_job(pads, blinders, ciphertext, policy, size))

@@ -1,25 +1,36 @@
-"""The proved upstream: a pool of DoT connections through the middlebox relay, with the proof channel.
+"""The proved upstream: a pool of DoT connections through the middlebox, with the proof channel.
 
-Per connection (:class:`ProvedConnection`): TCP to the relay, the TLS 1.3 handshake, ANNOUNCE on the proof
-channel, the CO proof made right after the handshake, PAD proofs for the next records kept ahead of
-demand.  Per query: pad the DNS message with EDNS(0) padding so the record fills its
-size class (L = B, SPEC §5), encrypt it (fixing its record number ``n``), make sure the PAD blocks
-``(n, 0..B/64-1)`` are accepted, prove Q in a worker, send the Q proof, then release the record (records
-leave in record-number order), then wait for the response.  Any failure after a record number was taken
-poisons the connection (later records cannot be decrypted without it): the connection is closed, its
-queries fail with :class:`UpstreamError` and the pool opens a new one.  Every wait is bounded.
+Per connection (:class:`ProvedConnection`): TCP to the middlebox's relay (or through its bridge), the
+TLS 1.3 handshake, ANNOUNCE on the proof channel (answered ANNOUNCED: the middlebox's enforcement
+mode and deadlines, SPEC §7), the CO witness at once (it gives the client keys), then the CO proof,
+and PAD proofs for the next records kept ahead of demand (proven while CO is, sent once it is
+accepted).  Per query: pad the DNS message with EDNS(0) padding so the record fills its size class
+(L = B, SPEC §5), encrypt it (fixing its record number ``n``), then
 
-Scheduling (the critical path is the Q proof only): in-process proving goes through one
-:class:`ProofScheduler` whose critical jobs (Q, and PADs a waiting query needs: promoted) always start
-before background jobs (look-ahead PADs), and no background job starts while a critical one is queued or
-running; the look-ahead for the next records is queued right behind a query's Q proof.  A PAD proof
-takes ~0.1 s, so a Q arriving while one runs waits at most that.  The CO proof (~3.5 s, not
-interruptible) of a further connection runs in a separate niced process
-(:class:`~zkmb.client_stub.prover.BackgroundProver`) so it never holds the cores, the GIL or the
-proving worker from a Q; if it is still running after ``co_escalate_s`` (a busy machine starves a niced
-process) it is raced by an in-process critical proof, so a fresh connection is proven well within the
-middlebox's CO deadline.  At start-up (no connection ready yet) the COs are proven in-process, the
-first at critical priority; the CO process is started once the pool is full.
+* strict mode: the PAD blocks ``(n, 0..B/64-1)`` and the Q proof, the proofs sent, the record written
+  (records leave in record-number order);
+* async mode: the record written at once, its proofs made and sent right after (at most
+  ``max_before_co`` records before the CO is accepted, and never more unproven records than the
+  proving engine can clear well within the middlebox's record deadline: an honest client never trips
+  the cut and ban).
+
+All proving runs on one :class:`~zkmb.client_stub.scheduler.ProvingPool` (a worker per core, proofs cut
+into steps): a query's proofs come first, then a channel opening (which becomes the most urgent once
+it has waited ``co_escalate_s``, or when no connection is ready), then PAD blocks a record waits for,
+then look-ahead PADs.  One channel opening at a time: a handshake starts the middlebox's CO clock, so
+the next one starts only when the previous CO is in.  A query's record number, once taken, is always
+proven and sent by the connection, whoever waits for the answer: a slow query never poisons a
+connection (the listener may give up; the answer is dropped).  A query whose connection fails before
+its record left is retried on another connection.
+
+Idle resolvers (SPEC §2, §7): resolvers close idle connections (unbound after 30 s, Knot Resolver
+10 s, dnsdist 2 s).  The stub measures when the resolver closes a connection it did not use and
+keeps its primary connection open with proved queries of its own (``KEEPALIVE_NAME``) at half that
+interval while the user was active within ``keepalive_horizon_s``; a query after a quiet minute then
+finds a connection with its PADs ready.  When the resolver closes a connection before its CO could
+be accepted (strict mode; an idle time-out shorter than the channel opening), the stub logs one
+diagnosis with the setting to raise, backs off (exponentially, up to ``max_backoff_s``) instead of
+reconnecting in a loop, and answers SERVFAIL at once meanwhile.
 """
 
 from __future__ import annotations
@@ -27,123 +38,51 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import heapq
-import itertools
 import logging
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dns.flags
 import dns.message
-from zkmb.middlebox.messages import (
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+from zkmb.circuits.witness import co_assignment
+
+from zkmb.dns.padding import pad_to_length
+from zkmb.errors import InvalidInput, ZkmbError
+from zkmb.proofchannel import (
+    ASYNC,
     Accepted,
     Announce,
+    Announced,
     CoMsg,
     MessageRejected,
     PadMsg,
     QMsg,
+    RateLimited,
     Rejected,
     from_wire,
     split_frame,
     to_wire,
 )
-
-from zkmb.dns.padding import pad_to_length
-from zkmb.errors import InvalidInput
 from zkmb.tls import DnsResponse, DotConnection, HandshakeComplete, TlsClientConfig
 from zkmb.tls.dot import ReconnectRequired
 from zkmb.tls.records import SUITES_BY_NAME
 
 from .listener import Question, UpstreamError
+from .prover import co_job, pad_job, q_job
+from .scheduler import AHEAD, OPENING, QUERY, URGENT, Job, ProvingPool
 
-__all__ = ["CRITICAL", "BACKGROUND", "ProofScheduler", "ProvedConnection", "ProvingUpstream", "choose_size"]
+__all__ = ["KEEPALIVE_NAME", "ProvedConnection", "ProvingUpstream", "choose_size", "idle_diagnosis"]
 
 log = logging.getLogger("zkmb.stub.upstream")
 TAG = 16
 HEADER = 5
-CRITICAL, BACKGROUND = 0, 1
-"""Priorities of :class:`ProofScheduler` jobs."""
-
-
-class ProofScheduler:
-    """In-process proving on ``workers`` threads with two priorities.
-
-    Guarantees: jobs of one priority start in submission order; a CRITICAL job is always started before
-    any queued BACKGROUND job; a BACKGROUND job is never started while a CRITICAL job is queued or
-    running (a worker stays idle instead).  Running jobs are not interrupted.
-    """
-
-    def __init__(self, workers: int = 1, name: str = "zkmb-prove"):
-        self._heap: list = []
-        self._seq = itertools.count()
-        self._cv = threading.Condition()
-        self._critical_running = 0
-        self._closed = False
-        self._threads = [
-            threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True)
-            for i in range(max(1, workers))
-        ]
-        for t in self._threads:
-            t.start()
-
-    def submit(self, priority: int, fn, *args) -> concurrent.futures.Future:
-        """Queue ``fn(*args)``; the future's ``queued_s`` attribute is set when it starts."""
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        with self._cv:
-            if self._closed:
-                raise UpstreamError("proving scheduler is shut down")
-            heapq.heappush(self._heap, (priority, next(self._seq), time.perf_counter(), fn, args, fut))
-            self._cv.notify_all()
-        return fut
-
-    def _next(self):
-        with self._cv:
-            while True:
-                if self._closed:
-                    return None
-                if self._heap:
-                    prio = self._heap[0][0]
-                    if prio == CRITICAL or self._critical_running == 0:
-                        item = heapq.heappop(self._heap)
-                        if prio == CRITICAL:
-                            self._critical_running += 1
-                        return item
-                self._cv.wait()
-
-    def _run(self) -> None:
-        while (item := self._next()) is not None:
-            prio, _, queued_at, fn, args, fut = item
-            try:
-                if fut.set_running_or_notify_cancel():
-                    fut.queued_s = time.perf_counter() - queued_at
-                    try:
-                        fut.set_result(fn(*args))
-                    except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
-                        fut.set_exception(e)
-            finally:
-                if prio == CRITICAL:
-                    with self._cv:
-                        self._critical_running -= 1
-                        self._cv.notify_all()
-
-    def shutdown(self) -> None:
-        """Cancel queued jobs; running ones finish in their (daemon) threads."""
-        with self._cv:
-            self._closed = True
-            for *_, fut in self._heap:
-                fut.cancel()
-            self._heap.clear()
-            self._cv.notify_all()
-
-
-class _PadJob:
-    """One PAD proof being made: ``task`` resolves to ``(pad, blinder)`` once the middlebox accepted it;
-    ``urgent`` is set when a query waits for it."""
-
-    def __init__(self) -> None:
-        self.urgent = asyncio.Event()
-        self.task: asyncio.Future | None = None
+KEEPALIVE_NAME = "zkmb-keepalive.invalid"
+"""The stub's own keep-alive query (RFC 6761: resolvers answer ``.invalid`` NXDOMAIN locally)."""
+_RETRYABLE = ("middlebox overloaded", "rate_limited")
 
 
 def choose_size(msg: dns.message.Message, sizes) -> tuple[int, bytes]:
@@ -157,56 +96,112 @@ def choose_size(msg: dns.message.Message, sizes) -> tuple[int, bytes]:
     raise InvalidInput(f"query does not fit the size classes {sorted(sizes)}")
 
 
-def _retrieve(task: asyncio.Future) -> None:
-    if not task.cancelled():
-        task.exception()
+def idle_diagnosis(seconds: float, needed: float) -> str:
+    """The one log line for a resolver that closes unused connections before the channel opening."""
+    return (
+        f"the resolver closed an unused connection after {seconds:.1f} s, before the channel opening "
+        f"(CO proof, {needed:.1f} s here) was accepted: its idle time-out is shorter than the channel "
+        "opening.  Use async mode on the middlebox (zkmb middlebox --mode async) or raise the "
+        "resolver's idle time-out above 20 s: dnsdist setTCPRecvTimeout(30) (default 2 s), Knot "
+        "Resolver net.tcp_in_idle(30000) (default 10 s), BIND tcp-idle-timeout 300; (units of "
+        "100 ms, default 30 s), unbound tcp-idle-timeout: 30000 (default 30 s, less under load)"
+    )
 
 
-async def _first_result(futs: list[asyncio.Future]):
-    """The result of the first of ``futs`` to succeed (the others are cancelled); the last error if none."""
-    pending = set(futs)
-    err: BaseException | None = None
-    try:
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
-            for f in done:
-                if not f.cancelled() and f.exception() is None:
-                    return f.result()
-                err = err if f.cancelled() else f.exception()
-        raise err or UpstreamError("proof cancelled")
-    finally:
-        for f in pending:
-            f.cancel()
+@dataclass
+class _Pad:
+    """PAD block (n, j): the pool job and the task that proves, sends and waits for its acceptance."""
+
+    job: Job | None = None
+    task: asyncio.Task | None = None
+
+
+class _Record:
+    """One query on a connection: its record number, bytes, and the response future."""
+
+    def __init__(self, n: int, size: int, raw: bytes, qid: int, response: asyncio.Future, keepalive: bool):
+        self.n, self.size, self.raw, self.qid = n, size, raw, qid
+        self.response, self.keepalive = response, keepalive
+        self.sent_at: float | None = None
+        self.proven = False
 
 
 class ProvedConnection:
-    """One DoT connection through the relay plus its proof-channel connection."""
+    """One DoT connection through the middlebox plus its proof-channel connection."""
 
     def __init__(self, owner: ProvingUpstream, ident: int):
         self.o, self.ident = owner, ident
         self.conn = DotConnection(owner.tls_config())
-        self.ready = False
+        self.enforcement: Announced | None = None
+        self.keys = None
+        self.ready = False  # queries may be sent (strict: CO accepted; async: announced)
         self.closed = False
         self.error: str | None = None
         self.in_flight = 0
-        self.keys = None
+        self.co_accepted = asyncio.Event()
+        self.opened_at = time.monotonic()
+        self.handshake_at: float | None = None
+        self.last_activity = time.monotonic()
+        self.closed_by_resolver = False
         self._w: asyncio.StreamWriter | None = None
         self._pw: asyncio.StreamWriter | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._jobs: set[Job] = set()
         self._handshake: asyncio.Future | None = None
-        self._responses: dict[int, asyncio.Future] = {}
+        self._announced: asyncio.Future | None = None
+        self._responses: dict[int, _Record] = {}
         self._answers: dict[tuple[str, int, int], asyncio.Future] = {}
-        self._pads: dict[tuple[int, int], _PadJob] = {}
-        self.co_in_process = False
-        self._jobs: set[concurrent.futures.Future] = set()  # this connection's proving jobs not finished
+        self._pads: dict[tuple[int, int], _Pad] = {}
+        self._next_n = 0  # the record number the next query takes
         self._released = 0  # records 0.._released-1 have been written
         self._turn = asyncio.Event()
-        self.opened_at = time.monotonic()
+        self._unproven: set[int] = set()  # async: records written whose Q is not accepted yet
+        self._co_job: Job | None = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def mode(self) -> str | None:
+        return None if self.enforcement is None else self.enforcement.mode
+
+    @property
+    def is_async(self) -> bool:
+        return self.mode == ASYNC
+
+    def can_take(self) -> bool:
+        """Whether a query may take a record on this connection now: once announced; before the CO
+        is accepted only the first few (async: ``max_before_co``, sent at once; strict: ``early``,
+        proven beside the CO and sent once it is accepted)."""
+        if self.closed or self.enforcement is None or self.keys is None:
+            return False
+        if not self.co_accepted.is_set():
+            limit = self.enforcement.max_before_co if self.is_async else self.o.early_records
+            return self._next_n < limit
+        return True
+
+    def _spawn(self, coro) -> asyncio.Task:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._task_done)
+        return t
+
+    def _task_done(self, t: asyncio.Task) -> None:
+        self._tasks.discard(t)
+        if not t.cancelled() and t.exception() is not None and not self.closed:
+            self.fail(str(t.exception()) or type(t.exception()).__name__)
+
+    def _submit(self, priority: int, gen, name: str) -> Job:
+        """A proving job of this connection; :meth:`fail` cancels it (queued steps dropped at once)."""
+        job = self.o.pool.submit(priority, gen, name)
+        self._jobs.add(job)
+        job.future.add_done_callback(lambda _f, j=job: self._jobs.discard(j))
+        return job
 
     # ------------------------------------------------------------------ setup
 
     async def open(self) -> None:
-        """Connect, handshake, announce, prove and send CO; ``ready`` once the middlebox accepted CO."""
+        """Connect, handshake, announce, start the CO and the look-ahead PADs.  Returns once queries may
+        be sent (async: announced; strict: CO accepted)."""
         o = self.o
         loop = asyncio.get_running_loop()
         try:
@@ -218,47 +213,89 @@ class ProvedConnection:
         self._handshake = loop.create_future()
         self.conn.start()
         self._flush()
-        self._tasks.append(asyncio.ensure_future(self._read_loop(reader)))
+        self._spawn(self._read_loop(reader))
         try:
             await asyncio.wait_for(asyncio.shield(self._handshake), o.connect_timeout)
         except TimeoutError:
-            raise UpstreamError("TLS handshake through the relay timed out") from None
+            raise UpstreamError("TLS handshake through the middlebox timed out") from None
+        self.handshake_at = self.last_activity = time.monotonic()
         try:
             preader, self._pw = await asyncio.wait_for(asyncio.open_connection(*o.proof), o.connect_timeout)
         except (OSError, TimeoutError) as e:
             raise UpstreamError(
                 f"proof endpoint {o.proof[0]}:{o.proof[1]} unreachable ({e or 'timeout'})"
             ) from None
-        self._tasks.append(asyncio.ensure_future(self._proof_loop(preader)))
+        self._announced = loop.create_future()
+        self._spawn(self._proof_loop(preader))
         local = self._w.get_extra_info("sockname")[:2]
         peer = self._w.get_extra_info("peername")[:2]
-        await self._ask(
-            Announce(tuple(local), tuple(peer), self.conn.capture.client_random), ("announce", 0, 0)
-        )
-        t0 = time.perf_counter()
-        self.keys, proof = await self._prove_co()
-        o.timing("co", time.perf_counter() - t0)
-        await self._ask(CoMsg(self.keys.comm_k, proof), ("co", 0, 0), timeout=o.answer_timeout)
-        self.ready = True
-        log.info(
-            "conn=%d ready: CO accepted %.1f s after connect", self.ident, time.monotonic() - self.opened_at
-        )
-        self._keep_ahead(0)
-
-    async def _ask(self, msg, ref: tuple[str, int, int], timeout: float | None = None) -> None:
-        fut = self._answer_future(ref)
-        self._send_proof(msg)
+        self._send_proof(Announce(tuple(local), tuple(peer), self.conn.capture.client_random))
         try:
-            ans = await asyncio.wait_for(asyncio.shield(fut), timeout or self.o.answer_timeout)
+            ann = await asyncio.wait_for(asyncio.shield(self._announced), o.answer_timeout)
         except TimeoutError:
-            raise UpstreamError(
-                f"no answer from the middlebox to {ref[0]} (n={ref[1]}, j={ref[2]})"
-            ) from None
-        finally:
-            if self._answers.get(ref) is fut:
-                del self._answers[ref]
-        if isinstance(ans, Rejected):
-            raise UpstreamError(f"middlebox rejected {ref[0]} (n={ref[1]}, j={ref[2]}): {ans.reason}")
+            raise UpstreamError("no answer from the middlebox to ANNOUNCE") from None
+        if isinstance(ann, Rejected):
+            raise UpstreamError(f"middlebox rejected the connection: {ann.reason}")
+        self.enforcement = ann
+        o.note_mode(ann)
+        # the CO witness now: it fixes the client keys, so PAD proofs can start beside the CO proof
+        a = await asyncio.to_thread(co_assignment, self.conn.capture)
+        self.keys = a.keys
+        urgent = not any(c.ready and c is not self for c in o.conns)
+        self._co_job = self._submit(URGENT if urgent else OPENING, co_job(o.prover, a), f"co#{self.ident}")
+        self._spawn(self._co_flow(self._co_job))
+        self._keep_ahead()
+        o.notify()  # queries may take the first records now (proven beside the CO)
+        await self._unless_failed(self.co_accepted.wait())
+        self.ready = True
+
+    async def _co_flow(self, job: Job) -> None:
+        """Prove CO (escalated to the most urgent after ``co_escalate_s``), send it, wait for ACCEPTED."""
+        o = self.o
+        t0 = time.perf_counter()
+        fut = asyncio.wrap_future(job.future)
+        done, _ = await asyncio.wait({fut}, timeout=o.co_escalate_s)
+        if not done:
+            job.set_priority(URGENT)
+            o.timing("co_escalated", 0.0)
+        proof = await fut
+        o.timing("co", time.perf_counter() - t0)
+        await self._ask(CoMsg(self.keys.comm_k, proof), ("co", 0, 0))
+        self.co_accepted.set()
+        self.ready = True
+        o.co_done(self)
+        log.info(
+            "conn=%d ready (%s): CO accepted %.2f s after the handshake",
+            *(self.ident, self.mode, time.monotonic() - self.handshake_at),
+        )
+
+    async def _ask(self, msg, ref: tuple[str, int, int], deadline: float | None = None) -> None:
+        """Send a proof message and wait for its answer; resend what the middlebox could not take yet
+        (overload, rate limit) until ``deadline``; UpstreamError when rejected."""
+        o = self.o
+        deadline = deadline if deadline is not None else time.monotonic() + o.answer_timeout
+        while True:
+            fut = self._answer_future(ref)
+            self._send_proof(msg)
+            left = deadline - time.monotonic()
+            try:
+                ans = await asyncio.wait_for(asyncio.shield(fut), max(0.05, left))
+            except TimeoutError:
+                raise UpstreamError(
+                    f"no answer from the middlebox to {ref[0]} (n={ref[1]}, j={ref[2]})"
+                ) from None
+            finally:
+                if self._answers.get(ref) is fut:
+                    del self._answers[ref]
+            if not isinstance(ans, Rejected):
+                return
+            if ref[0] == "pad" and ans.reason == "block already committed":
+                return  # ours, from an earlier send (we send one comm_pad per block)
+            retryable = isinstance(ans, RateLimited) or any(r in ans.reason for r in _RETRYABLE)
+            wait = ans.retry_after_ms / 1000 if isinstance(ans, RateLimited) else 0.05
+            if not retryable or time.monotonic() + wait >= deadline:
+                raise UpstreamError(f"middlebox rejected {ref[0]} (n={ref[1]}, j={ref[2]}): {ans.reason}")
+            await asyncio.sleep(wait)
 
     def _answer_future(self, ref) -> asyncio.Future:
         fut = self._answers.get(ref)
@@ -271,199 +308,170 @@ class ProvedConnection:
             raise UpstreamError("proof channel is closed")
         self._pw.write(to_wire(msg))
 
-    def _submit(self, priority: int, fn, *args) -> concurrent.futures.Future:
-        """A proving job for this connection; :meth:`fail` cancels it if it has not started."""
-        cf = self.o.sched.submit(priority, fn, *args)
-        self._jobs.add(cf)
-        cf.add_done_callback(self._jobs.discard)
-        return cf
-
-    async def _prove_co(self):
-        """The CO proof: in-process when no other connection is ready (start-up: critical for the first,
-        background priority for the next), else in the niced background process, escalated to an
-        in-process critical proof if it has not finished after ``co_escalate_s``."""
-        o = self.o
-        others = [c for c in o.conns if c is not self and not c.closed]
-        if not any(c.ready for c in others) or o.background() is None:
-            # start-up (or a stand-in prover): in-process; behind queued Q proofs if another connection
-            # serves queries or is being proven (the pool fills one CO after the other, first answer first)
-            prio = BACKGROUND if any(c.ready or c.co_in_process for c in others) else CRITICAL
-            self.co_in_process = True
-            try:
-                return await asyncio.wrap_future(self._submit(prio, o.prover.co, self.conn.capture))
-            finally:
-                self.co_in_process = False
-        bg = asyncio.wrap_future(o.bg.co(self.conn.capture))
-        done, _ = await asyncio.wait({bg}, timeout=o.co_escalate_s)
-        if done and bg.exception() is None:
-            return bg.result()
-        if done:
-            log.warning("conn=%d background CO failed (%s): proving it here", self.ident, bg.exception())
-            return await asyncio.wrap_future(self._submit(CRITICAL, o.prover.co, self.conn.capture))
-        log.info(
-            "conn=%d CO still in the background after %.0f s: proving it here too",
-            self.ident,
-            o.co_escalate_s,
-        )
-        o.timing("co_escalated", 0.0)
-        fg = asyncio.wrap_future(self._submit(CRITICAL, o.prover.co, self.conn.capture))
-        return await _first_result([bg, fg])
-
     # ------------------------------------------------------------------ PAD
 
-    def _keep_ahead(self, start: int) -> None:
-        """Background PAD proofs for block 0 of the next ``pad_ahead`` records and block 1 of the next
-        one (a class-128 query then waits for none) (SPEC §4)."""
-        for n in range(start, start + self.o.pad_ahead):
-            self._pad(n, 0, critical=False)
-        if self.o.pad_ahead:
-            self._pad(start, 1, critical=False)
-
-    def _pad(self, n: int, j: int, *, critical: bool) -> asyncio.Future:
-        job = self._pads.get((n, j))
-        if job is None:
-            job = self._pads[(n, j)] = _PadJob()
-            if critical:
-                job.urgent.set()
-            job.task = asyncio.ensure_future(self._make_pad(n, j, job))
-            job.task.add_done_callback(_retrieve)  # a look-ahead PAD nobody awaited fails quietly
-            self._tasks.append(job.task)
-        elif critical:
-            job.urgent.set()
-        return job.task
-
-    async def _make_pad(self, n: int, j: int, job: _PadJob) -> tuple[bytes, int]:
-        """Prove PAD (n, j) in-process at background priority, re-queued as critical as soon as a query
-        needs it (if it has not started yet: a started one finishes first), then send it."""
+    def _keep_ahead(self) -> None:
+        """Look-ahead PADs: block 0 of the next ``pad_ahead`` records and block 1 of the next
+        ``pad_ahead_128`` (a class-128 query then waits for none), inside the middlebox's window."""
         o = self.o
+        window = self.enforcement.pad_window if self.enforcement else 64
+        top = min(self._next_n + o.pad_ahead, self._low() + window)
+        for n in range(self._next_n, top):
+            self._pad(n, 0, needed=False)
+        for n in range(self._next_n, min(self._next_n + o.pad_ahead_128, top)):
+            self._pad(n, 1, needed=False)
+
+    def _pad(self, n: int, j: int, *, needed: bool) -> asyncio.Task:
+        p = self._pads.get((n, j))
+        if p is None:
+            p = self._pads[(n, j)] = _Pad()
+            p.job = self._submit(
+                QUERY if needed else AHEAD, pad_job(self.o.prover, self.keys, n, j), f"pad{n}.{j}"
+            )
+            p.task = asyncio.ensure_future(self._pad_flow(n, j, p))
+            p.task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a look-ahead nobody awaits
+        elif needed and p.job is not None and not p.job.done:
+            p.job.set_priority(QUERY)
+            self.o.timing("pad_promoted", 0.0)
+        return p.task
+
+    async def _pad_flow(self, n: int, j: int, p: _Pad) -> tuple[bytes, int]:
         t0 = time.perf_counter()
-
-        def submit(prio: int) -> concurrent.futures.Future:
-            return self._submit(prio, o.prover.pad, self.keys, n, j)
-
-        cf = submit(CRITICAL if job.urgent.is_set() else BACKGROUND)
-        fut = asyncio.wrap_future(cf)
-        if not job.urgent.is_set():
-            waiter = asyncio.ensure_future(job.urgent.wait())
-            try:
-                await asyncio.wait({fut, waiter}, return_when="FIRST_COMPLETED")
-            finally:
-                waiter.cancel()
-            if not fut.done():
-                o.timing("pad_promoted", 0.0)
-                if cf.cancel():  # not started yet: queue it again, ahead of every background job
-                    cf = submit(CRITICAL)
-                    fut = asyncio.wrap_future(cf)
-        try:
-            a, proof = await fut
-        finally:
-            cf.cancel()  # only when this coroutine was cancelled before the proof started
-        o.timing("pad", time.perf_counter() - t0)
-        if n < self._released:
-            raise UpstreamError(f"PAD ({n}, {j}) not needed: record {n} already sent")  # nobody awaits it
+        a, proof = await asyncio.wrap_future(p.job.future)
+        self.o.timing("pad", time.perf_counter() - t0)
+        await self._unless_failed(self.co_accepted.wait())  # the middlebox takes PADs only after CO
+        if n < self._low():
+            raise UpstreamError(f"PAD ({n}, {j}) not needed: record {n} already proven")
         await self._ask(PadMsg(n, j, a.comm_pad, proof), ("pad", n, j))
         return a.pad, a.blinder
 
+    def _low(self) -> int:
+        """The middlebox's ``next``: the lowest record not yet verified (as far as we know)."""
+        pending = [r.n for r in self._responses.values() if not r.proven and r.sent_at is None]
+        return min([*self._unproven, *pending, self._next_n])
+
     # ------------------------------------------------------------------ queries
 
-    async def query(self, q: Question) -> dns.message.Message:
-        """Send one proved query on this connection; UpstreamError (and the connection closed) on failure."""
-        o = self.o
-        msg = dns.message.make_query(q.name, q.rdtype, q.rdclass, use_edns=0)
-        if not q.rd:
-            msg.flags &= ~dns.flags.RD
-        size, _ = choose_size(msg, o.prover.sizes)  # InvalidInput: nothing reserved yet
-        # -- from here until the record is released, a failure poisons the connection
-        self.in_flight += 1
-        n = len(self.conn.capture.client_app_records)
+    def take(self, msg: dns.message.Message, size: int, *, keepalive: bool = False) -> _Record:
+        """Reserve the next record number for ``msg`` (already padded to ``size``), encrypt it, and start
+        the task that proves and sends it; the caller awaits ``record.response``."""
+        n = self._next_n
         try:
             qid = self.conn.send_query(msg)
-            raw = self.conn.data_to_send()
-            rec = self.conn.capture.client_app_records[n]
-            if rec.seq != n or raw != rec.raw or len(raw) != HEADER + size + TAG:
-                raise UpstreamError(f"record {n} was not encrypted as expected")
-            resp_fut = self._responses[qid] = asyncio.get_running_loop().create_future()
-            t_enc = time.perf_counter()
-            k = size // 64
+        except ZkmbError as e:
+            raise UpstreamError(f"cannot send on this connection: {e}") from None
+        raw = self.conn.data_to_send()
+        if len(raw) != HEADER + size + TAG:
+            raise UpstreamError(f"record {n} was not encrypted as expected ({len(raw)} bytes)")
+        self._next_n += 1
+        self.in_flight += 1
+        rec = _Record(n, size, raw, qid, asyncio.get_running_loop().create_future(), keepalive)
+        self._responses[qid] = rec
+        if self.is_async:
+            self._write(rec)  # in order: records are taken and written in one synchronous step
+            self._unproven.add(n)
+        self._spawn(self._drive(rec))
+        self._keep_ahead()
+        return rec
+
+    async def _drive(self, rec: _Record) -> None:
+        """Prove record ``rec.n`` (its PAD blocks, then Q) and send it (strict: after the proof)."""
+        o, n = self.o, rec.n
+        t0 = time.perf_counter()
+        try:
+            k = rec.size // 64
             pads = await self._unless_failed(
-                asyncio.wait_for(
-                    asyncio.gather(*(asyncio.shield(self._pad(n, j, critical=True)) for j in range(k))),
-                    o.answer_timeout,
-                )
+                asyncio.gather(*(asyncio.shield(self._pad(n, j, needed=True)) for j in range(k)))
             )
             t_pads = time.perf_counter()
             job = self._submit(
-                CRITICAL,
-                o.prover.q,
-                [p for p, _ in pads],
-                [b for _, b in pads],
-                raw[HEADER:-TAG],
-                o.policy,
-                size,
+                QUERY,
+                q_job(
+                    o.prover,
+                    [p for p, _ in pads],
+                    [b for _, b in pads],
+                    rec.raw[HEADER:-TAG],
+                    o.policy,
+                    rec.size,
+                ),
+                f"q{n}",
             )
-            self._keep_ahead(n + 1)  # queued behind the Q proof
-            proof = await self._unless_failed(asyncio.wrap_future(job))
+            proof = await self._unless_failed(asyncio.wrap_future(job.future))
             t_q = time.perf_counter()
-            o.timing(f"q_{size}", t_q - t_pads)
-            o.timing("q_queue", getattr(job, "queued_s", 0.0))
-            q_ans = self._answer_future(("q", n, 0))
-            self._send_proof(QMsg(n, proof))
-            await self._release(n, raw)
-            t_rel = time.perf_counter()
-            o.timing("pad_wait", t_pads - t_enc)
-            o.timing("release_wait", t_rel - t_q)
-            q_ans.add_done_callback(lambda f, t=t_q: o.timing("q_accept", time.perf_counter() - t))
-        except asyncio.CancelledError:
-            self.fail(f"query on record {n} cancelled before its record was sent")
-            raise
-        except Exception as e:
-            self.fail(f"record {n}: {e}")
-            self.in_flight -= 1
-            raise UpstreamError(f"record {n}: {e}") from e
-        try:
-            done, _ = await asyncio.wait(
-                {resp_fut, q_ans}, timeout=o.answer_timeout, return_when="FIRST_COMPLETED"
-            )
-            if q_ans in done and isinstance(q_ans.result(), Rejected):
-                self.fail(f"Q proof for record {n} rejected: {q_ans.result().reason}")
-            resp = await asyncio.wait_for(resp_fut, o.answer_timeout)
-            o.timing("response", time.perf_counter() - t_rel)
-            o.timing("upstream", time.perf_counter() - t_enc)
-            return resp
-        except TimeoutError:
-            self.fail(f"no response to record {n}")
-            raise UpstreamError(f"no response to record {n} within {o.answer_timeout} s") from None
+            o.timing(f"q_{rec.size}", t_q - t_pads)
+            o.timing("q_cpu", job.cpu_s)
+            o.timing("pad_wait", t_pads - t0)
+            await self._unless_failed(self.co_accepted.wait())  # the middlebox takes Q only after CO
+            if self.is_async:
+                deadline = (
+                    max(rec.sent_at or 0, self.o.co_at(self)) + self.enforcement.record_deadline_ms / 1000
+                )
+                await self._ask(QMsg(n, proof), ("q", n, 0), deadline=deadline)
+                rec.proven = True
+                self._unproven.discard(n)
+                o.proven()
+                o.timing("async_proof", time.perf_counter() - t0)
+            else:
+                ans = self._answer_future(("q", n, 0))
+                self._send_proof(QMsg(n, proof))
+                await self._release(rec)
+                o.timing("release_wait", time.perf_counter() - t_q)
+                log.debug(
+                    "conn=%d record %d (B=%d): pads %.0f ms, Q %.0f ms (cpu %.0f ms), release %.0f ms",
+                    *(self.ident, n, rec.size, 1e3 * (t_pads - t0), 1e3 * (t_q - t_pads), 1e3 * job.cpu_s),
+                    1e3 * (time.perf_counter() - t_q),
+                )
+                ans.add_done_callback(lambda f, t=t_q: self._q_answer(f, n, t))
         finally:
-            self.in_flight -= 1
-            self._responses.pop(qid, None)
-            self._answers.pop(("q", n, 0), None)
             for j in range(7):
-                job = self._pads.pop((n, j), None)
-                if job is not None and job.task is not None and not job.task.done():
-                    job.task.cancel()  # a look-ahead block this record did not need (class 64)
+                p = self._pads.pop((n, j), None)
+                if p is not None and j >= rec.size // 64:  # a look-ahead block this record did not need
+                    if p.job is not None:
+                        p.job.cancel()
+                    if p.task is not None:
+                        p.task.cancel()
+
+    def _q_answer(self, f: asyncio.Future, n: int, t_q: float) -> None:
+        if f.cancelled() or f.exception() is not None:
+            return
+        if isinstance(f.result(), Rejected):
+            self.fail(f"Q proof for record {n} rejected: {f.result().reason}")
+        else:
+            self.o.timing("q_accept", time.perf_counter() - t_q)
+        self._answers.pop(("q", n, 0), None)
 
     async def _unless_failed(self, aw):
-        """``await aw``; a cancellation caused by :meth:`fail` (its proving job or PAD task dropped), not
-        by our caller, becomes UpstreamError (so the client gets SERVFAIL, not silence)."""
+        """``await aw``; a cancellation caused by :meth:`fail` becomes UpstreamError."""
         try:
             return await aw
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
             if self.closed and not asyncio.current_task().cancelling():
                 raise UpstreamError(self.error or "connection closed") from None
             raise
 
-    async def _release(self, n: int, raw: bytes) -> None:
-        """Write record ``n`` once every earlier record has been written."""
-        while self._released != n:
+    def _write(self, rec: _Record) -> None:
+        if self.closed or self._w is None:
+            raise UpstreamError(self.error or "connection closed")
+        self._w.write(rec.raw)
+        rec.sent_at = self.last_activity = time.monotonic()
+        self._released = rec.n + 1
+        self._turn.set()
+
+    async def _release(self, rec: _Record) -> None:
+        """Write record ``rec.n`` once every earlier record has been written (strict mode)."""
+        while self._released != rec.n:
             if self.closed:
                 raise UpstreamError(self.error or "connection closed")
             self._turn.clear()
             await self._turn.wait()
-        if self.closed or self._w is None:
-            raise UpstreamError(self.error or "connection closed")
-        self._w.write(raw)
-        self._released = n + 1
-        self._turn.set()
+        self._write(rec)
+
+    async def response(self, rec: _Record, timeout: float) -> dns.message.Message:
+        """The resolver's answer to ``rec`` (the record's own task keeps going if we stop waiting)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(rec.response), timeout)
+        except TimeoutError:
+            raise UpstreamError(f"no response to record {rec.n} within {timeout:.0f} s") from None
 
     # ------------------------------------------------------------------ I/O and failure
 
@@ -483,18 +491,22 @@ class ProvedConnection:
                         if self._handshake is not None and not self._handshake.done():
                             self._handshake.set_result(ev)
                     elif isinstance(ev, DnsResponse):
-                        fut = self._responses.get(ev.query.id)
-                        if fut is not None and not fut.done():
-                            fut.set_result(ev.response)
+                        rec = self._responses.pop(ev.query.id, None)
+                        if rec is not None:
+                            self.in_flight -= 1
+                            self.last_activity = time.monotonic()
+                            if not rec.response.done():
+                                rec.response.set_result(ev.response)
                     elif isinstance(ev, ReconnectRequired):
                         self.fail("resolver asked for a KeyUpdate or a certificate: reconnecting")
                         return
                 if not data or self.conn.closed:
-                    self.fail("the relay closed the DoT connection")
+                    self.closed_by_resolver = not self._responses
+                    self.fail("the resolver (or the middlebox) closed the DoT connection")
                     return
         except asyncio.CancelledError:
             pass
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any read error ends this connection only
             self.fail(f"DoT connection error: {e}")
 
     async def _proof_loop(self, reader: asyncio.StreamReader) -> None:
@@ -514,47 +526,49 @@ class ProvedConnection:
                     except MessageRejected as e:
                         log.warning("conn=%d malformed answer from the middlebox: %s", self.ident, e)
                         continue
-                    if isinstance(msg, (Accepted, Rejected)):
+                    if isinstance(msg, Announced) or (isinstance(msg, Rejected) and msg.kind == "announce"):
+                        if self._announced is not None and not self._announced.done():
+                            self._announced.set_result(msg)
+                    elif isinstance(msg, Accepted | Rejected):
                         if isinstance(msg, Rejected):
                             log.warning(
                                 "conn=%d middlebox rejected %s n=%d j=%d: %s",
-                                self.ident,
-                                msg.kind,
-                                msg.n,
-                                msg.j,
-                                msg.reason,
+                                *(self.ident, msg.kind, msg.n, msg.j, msg.reason),
                             )
                         fut = self._answers.get((msg.kind, msg.n, msg.j))
                         if fut is not None and not fut.done():
                             fut.set_result(msg)
         except asyncio.CancelledError:
             pass
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a broken proof channel ends this connection only
             self.fail(f"proof channel error: {e}")
 
     def fail(self, reason: str) -> None:
-        """Close both connections and fail everything waiting on them (idempotent)."""
+        """Close both connections, cancel this connection's proofs, fail everything waiting (idempotent)."""
         if self.closed:
             return
         self.closed, self.ready, self.error = True, False, reason
         log.warning("conn=%d closed: %s", self.ident, reason)
         exc = UpstreamError(reason)
-        for futs in (self._responses, self._answers):
-            for fut in futs.values():
-                if not fut.done():
-                    fut.set_exception(exc)
-                    fut.exception()
-        if self._handshake is not None and not self._handshake.done():
-            self._handshake.set_exception(exc)
-            self._handshake.exception()
+        for fut in [*self._answers.values(), *(r.response for r in self._responses.values())]:
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()
+        for fut in (self._handshake, self._announced):
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+                fut.exception()
         self._turn.set()
-        for cf in list(self._jobs):
-            cf.cancel()  # queued proofs for a dead connection would only delay the others
+        for job in list(self._jobs):
+            job.cancel()  # queued steps dropped at once: a dead connection's proofs delay nobody
+        for p in self._pads.values():
+            if p.task is not None:
+                p.task.cancel()
         for w in (self._w, self._pw):
             if w is not None:
                 w.close()  # TCP FIN, no alert (SPEC §2)
         me = asyncio.current_task()
-        for t in self._tasks:
+        for t in list(self._tasks):
             if t is not me:
                 t.cancel()
         self.o._connection_closed(self)
@@ -563,14 +577,15 @@ class ProvedConnection:
 class ProvingUpstream:
     """The pool: ``await start()``, then the listener's upstream (``await up(question)``), ``await close()``.
 
-    ``relay`` and ``proof`` are the middlebox's DoT relay and proof endpoint; ``server_name``/``cafile``
-    are the resolver's certificate name and trust anchor (TLS is end to end with the resolver).
-    ``workers``: in-process proving threads (1: a proof's MSMs already use every core, so a second
-    concurrent proof only slows the first); ``background_process``: prove the CO of further connections
-    in the prover's niced process when it offers one (``spawn_background``), escalated after
-    ``co_escalate_s``.  ``timings`` collects ``(what, seconds)`` per proof and per query part (``pad_wait``,
-    ``q_queue``, ``q_witness``/``q_prove`` from a prover with ``on_timing``, ``release_wait``,
-    ``response``, ``q_accept``, ``upstream``) and counts (``pad_promoted``, ``co_escalated``).
+    ``relay`` and ``proof`` are the middlebox's DoT relay (or the resolver's address through a bridge)
+    and proof endpoint; ``server_name``/``cafile`` are the resolver's certificate name and trust anchor
+    (TLS is end to end with the resolver).  ``pool_size`` connections are kept while the user is
+    active, one (the primary, kept alive with the stub's own queries) while quiet up to
+    ``keepalive_horizon_s``, none after (the next query opens one).  ``workers``: proving threads (one
+    per core).  ``timings`` collects ``(what, seconds)`` per proof and per query part (``pad_wait``,
+    ``q_<B>`` (proof wall time), ``q_cpu``, ``q_witness``, ``release_wait``, ``response``, ``q_accept``,
+    ``upstream``, ``async_proof``), ``co`` per channel opening and counts (``pad_promoted``,
+    ``co_escalated``, ``keepalive``, ``retried``).
     """
 
     def __init__(
@@ -582,44 +597,67 @@ class ProvingUpstream:
         *,
         server_name: str,
         cafile: str | None = None,
-        pool_size: int = 2,
-        pad_ahead: int = 2,
-        connect_timeout: float = 3.0,
+        pool_size: int = 1,
+        pad_ahead: int = 24,
+        pad_ahead_128: int = 4,
+        connect_timeout: float = 5.0,
         answer_timeout: float = 30.0,
         ready_timeout: float = 60.0,
-        workers: int = 1,
-        background_process: bool = True,
-        co_escalate_s: float = 10.0,
+        workers: int | None = None,
+        co_escalate_s: float = 4.0,
+        keepalive: bool = True,
+        keepalive_horizon_s: float = 600.0,
+        assumed_idle_timeout_s: float = 30.0,
+        keepalive_fraction: float = 0.75,
+        keepalive_min_timeout_s: float = 15.0,
+        max_backoff_s: float = 60.0,
+        async_budget: float = 0.5,
+        early_records: int = 4,
         on_timing: Callable[[str, float], None] | None = None,
     ):
         self.relay, self.proof, self.prover, self.policy = relay, proof, prover, policy
         self.server_name, self.cafile = server_name, cafile
-        self.pool_size, self.pad_ahead = pool_size, pad_ahead
+        self.pool_size, self.pad_ahead, self.pad_ahead_128 = max(1, pool_size), pad_ahead, pad_ahead_128
         self.connect_timeout, self.answer_timeout, self.ready_timeout = (
             connect_timeout,
             answer_timeout,
             ready_timeout,
         )
-        self.workers, self.background_process, self.co_escalate_s = workers, background_process, co_escalate_s
-        self.sched: ProofScheduler | None = None
-        self.bg = None  # BackgroundProver (the niced CO process), started on first use
+        self.workers, self.co_escalate_s = workers, co_escalate_s
+        self.keepalive, self.keepalive_horizon_s = keepalive, keepalive_horizon_s
+        self.idle_timeout_s = assumed_idle_timeout_s
+        """The resolver's idle time-out: assumed until measured (connections closed while unused)."""
+        self.keepalive_fraction = keepalive_fraction
+        self.keepalive_min_timeout_s = keepalive_min_timeout_s
+        """Keep-alive queries go this fraction of the idle time-out after a connection's last use."""
+        self._idle_closes: list[float] = []
+        self.max_backoff_s = max_backoff_s
+        self.async_budget = async_budget
+        self.early_records = early_records
+        """Strict mode: queries that may take a record of a new connection before its CO is accepted
+        (their PAD and Q proofs run beside the CO; the records leave once it is accepted)."""
+        """Fraction of the middlebox's async record deadline the unproven backlog may take."""
+        self.pool: ProvingPool | None = None
         self.conns: list[ProvedConnection] = []
         self.last_error: str | None = None
         self.timings: dict[str, list[float]] = {}
+        self.mode: str | None = None
         self._on_timing = on_timing
         self._counter = 0
-        self._changed = asyncio.Event()
+        self._change: asyncio.Future | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
+        self._opening: ProvedConnection | None = None
+        self._backoff_until = 0.0
+        self._backoff = 0.0
+        self._diagnosed = False
+        self._last_user = time.monotonic()
+        self._co_at: dict[int, float] = {}
+        self._proven = asyncio.Event()
+        self._warm: asyncio.Future | None = None
+        self._keepalive_q: Question | None = None
 
-    def background(self):
-        """The niced CO process (started on first call), or None when the prover offers none."""
-        if self.bg is None and self.background_process and not self._closing:
-            spawn = getattr(self.prover, "spawn_background", None)
-            self.bg = spawn() if spawn is not None else None
-            if self.bg is None:
-                self.background_process = False
-        return self.bg
+    # ------------------------------------------------------------------ bookkeeping
 
     def tls_config(self) -> TlsClientConfig:
         suites = tuple(SUITES_BY_NAME[s] for s in self.prover.suites)
@@ -630,10 +668,57 @@ class ProvingUpstream:
         if self._on_timing is not None:
             self._on_timing(what, seconds)
 
+    def note_mode(self, ann: Announced) -> None:
+        if ann.mode != self.mode:
+            log.info(
+                "middlebox enforcement: %s (CO within %.0f s, records within %.1f s%s)",
+                ann.mode,
+                ann.co_deadline_ms / 1000,
+                ann.record_deadline_ms / 1000,
+                f", {ann.max_before_co} before the CO" if ann.mode == ASYNC else "",
+            )
+        self.mode = ann.mode
+
+    def notify(self) -> None:
+        """Wake everyone waiting for a change of the pool (a connection ready, closed, the user active)."""
+        if self._change is not None and not self._change.done():
+            self._change.set_result(None)
+
+    async def _wait_change(self, timeout: float) -> None:
+        if self._change is None or self._change.done():
+            self._change = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._change), timeout)
+
+    def co_done(self, c: ProvedConnection) -> None:
+        self._co_at[c.ident] = time.monotonic()
+        self.notify()
+
+    def co_at(self, c: ProvedConnection) -> float:
+        return self._co_at.get(c.ident, time.monotonic())
+
+    def proven(self) -> None:
+        self._proven.set()
+
+    def _est_record_s(self) -> float:
+        """Wall seconds the proving engine needs per query record now (Q, and a PAD when not ahead),
+        from the recent proofs' CPU cost, the workers, and how much the machine stretches them."""
+        cpu = self.timings.get("q_cpu", [])[-20:]
+        per = (sorted(cpu)[len(cpu) // 2] if cpu else 0.3) * 1.5
+        walls = [w for k in ("q_64", "q_128") for w in self.timings.get(k, [])[-10:]]
+        stretch = 1.0
+        if cpu and walls:
+            stretch = max(1.0, (sorted(walls)[len(walls) // 2] * self.pool.workers) / max(1e-3, per))
+        return per * stretch / self.pool.workers
+
+    # ------------------------------------------------------------------ lifecycle
+
     async def start(self) -> None:
-        self.sched = ProofScheduler(self.workers)
+        self.pool = ProvingPool(self.workers)
         if hasattr(self.prover, "on_timing"):
             self.prover.on_timing = self.timing
+        warm = getattr(self.prover, "warm", None)
+        self._warm = asyncio.ensure_future(asyncio.to_thread(warm) if warm is not None else asyncio.sleep(0))
         self._task = asyncio.ensure_future(self._maintain())
 
     async def close(self) -> None:
@@ -644,62 +729,216 @@ class ProvingUpstream:
                 await self._task
         for c in list(self.conns):
             c.fail("stub shutting down")
-        if self.sched is not None:
-            self.sched.shutdown()
-        if self.bg is not None:
-            self.bg.close()
+        if self.pool is not None:
+            self.pool.shutdown()
 
     def _connection_closed(self, c: ProvedConnection) -> None:
         if c in self.conns:
             self.conns.remove(c)
+        if self._opening is c:
+            self._opening = None
         self.last_error = c.error
-        self._changed.set()
+        now = time.monotonic()
+        if c.closed_by_resolver and c.handshake_at is not None:
+            unused_for = now - c.last_activity
+            since = now - c.handshake_at
+            co_deadline = c.enforcement.co_deadline_ms / 1000 if c.enforcement else 20.0
+            if not c.co_accepted.is_set() and not c.is_async and since < co_deadline - 0.5:
+                # before the middlebox's own CO deadline: the resolver closed the unused connection
+                self._resolver_closes_before_co(since)
+            elif unused_for >= 1.0 and not self._closing:
+                self._idle_close(unused_for)
+        self.notify()
+
+    def _idle_close(self, unused_for: float) -> None:
+        """A connection the resolver closed after ``unused_for`` seconds unused: two such closes within
+        20 % of each other set the idle time-out (one alone may be a restart)."""
+        self._idle_closes = [*self._idle_closes[-3:], unused_for]
+        if len(self._idle_closes) < 2:
+            return
+        a, b = sorted(self._idle_closes[-2:])
+        if b <= 1.2 * a and abs(a - self.idle_timeout_s) > 0.1 * self.idle_timeout_s:
+            self.idle_timeout_s = a
+            log.info(
+                "resolver idle time-out measured: %.1f s (keep-alive after %.1f s unused)",
+                *(a, a * self.keepalive_fraction),
+            )
+
+    def _resolver_closes_before_co(self, after: float) -> None:
+        co = self.timings.get("co", [])
+        needed = co[-1] if co else after
+        self._backoff = min(self.max_backoff_s, max(2.0, self._backoff * 2))
+        self._backoff_until = time.monotonic() + self._backoff
+        if not self._diagnosed:
+            log.error(idle_diagnosis(after, needed))
+            self._diagnosed = True
+        log.warning(
+            "backing off %.0f s before the next connection (queries get SERVFAIL meanwhile)", self._backoff
+        )
+
+    def _quiet(self) -> float:
+        """Seconds since the user's last query."""
+        return time.monotonic() - self._last_user
+
+    def _active(self) -> bool:
+        """The user asked something within the last keep-alive interval."""
+        return self._quiet() < self.idle_timeout_s * self.keepalive_fraction
+
+    def _keepalive_pays(self) -> bool:
+        """Keeping a connection alive costs a proved query per interval: worth it (and done) only for
+        resolvers whose idle time-out is at least ``keepalive_min_timeout_s`` (unbound, BIND: 30 s);
+        behind a shorter one (Knot Resolver 10 s, dnsdist 2 s) connections open on demand instead."""
+        return (
+            self.keepalive
+            and self.idle_timeout_s >= self.keepalive_min_timeout_s
+            and self._quiet() < self.keepalive_horizon_s
+        )
+
+    def _wanted(self) -> int:
+        """Connections to keep: ``pool_size`` while the user is active, the primary (kept alive) while
+        quiet up to the horizon, none otherwise (the next query opens one)."""
+        if self._active():
+            return self.pool_size
+        return 1 if self._keepalive_pays() else 0
 
     async def _open_one(self) -> None:
         self._counter += 1
         c = ProvedConnection(self, self._counter)
         self.conns.append(c)
+        self._opening = c
         try:
             await c.open()
             self.last_error = None
-            if self.pool_size > 1 and len(self.conns) >= self.pool_size and all(x.ready for x in self.conns):
-                self.background()  # pool full: warm the CO process now, for the next replacement
-        except Exception as e:
-            c.fail(str(e))
+            self._backoff = 0.0
+            if not c.is_async:
+                self._opening = None  # the CO is in: the next handshake may start
+        except Exception as e:  # noqa: BLE001 - any failure closes this connection only
+            c.fail(str(e) or type(e).__name__)
+            if not c.closed_by_resolver:
+                self._backoff = min(self.max_backoff_s, max(0.5, self._backoff * 2))
+                self._backoff_until = time.monotonic() + self._backoff
         finally:
-            self._changed.set()
+            self.notify()
 
     async def _maintain(self) -> None:
-        """Keep ``pool_size`` connections open or opening; back off (up to 5 s) after failures."""
-        backoff = 0.2
-        opening: set[asyncio.Task] = set()
+        """Open connections one at a time (a handshake starts the CO clock: the next waits for the
+        previous CO), back off after failures, keep the primary alive while quiet."""
+        if self._warm is not None:
+            await self._warm  # every circuit compiled before the first handshake
         while not self._closing:
-            while len(self.conns) < self.pool_size:
-                t = asyncio.ensure_future(self._open_one())
-                opening.add(t)
-                t.add_done_callback(opening.discard)
-                await asyncio.sleep(0)  # let it register in self.conns
-            self._changed.clear()
+            now = time.monotonic()
+            if self._opening is not None and (self._opening.closed or self._opening.co_accepted.is_set()):
+                self._opening = None
+            live = [c for c in self.conns if not c.closed]
+            # a further connection (a spare) only when no proof work waits: its CO would take the
+            # cores from the very queries it is meant to help
+            idle = self.pool.queued((URGENT, QUERY)) == 0 and self._quiet() > 1.0
+            if (
+                self._opening is None
+                and now >= self._backoff_until
+                and len(live) < self._wanted()
+                and (not live or idle)
+            ):
+                asyncio.ensure_future(self._open_one())
+                await asyncio.sleep(0)
+            self._keepalives(now)
+            await self._wait_change(0.5)
+
+    def _keepalives(self, now: float) -> None:
+        """Send the stub's own query on connections unused for ``keepalive_fraction`` of the resolver's
+        idle time-out: every connection while the user is active, the primary only while quiet."""
+        if not self._keepalive_pays():
+            return
+        ready = sorted(
+            (c for c in self.conns if c.can_take() and c.co_accepted.is_set()), key=lambda c: c.ident
+        )
+        for c in ready if self._active() else ready[:1]:
+            if c.in_flight == 0 and now - c.last_activity >= self.idle_timeout_s * self.keepalive_fraction:
+                q = self._keepalive_question()
+                if q is None:
+                    return
+                self.timing("keepalive", 0.0)
+                asyncio.ensure_future(self._swallow(self._send(c, q, keepalive=True)))
+
+    def _keepalive_question(self) -> Question | None:
+        if self._keepalive_q is None:
+            from zkmb.policy.witness import check_name
+
+            for name in (KEEPALIVE_NAME, "localhost"):
+                with contextlib.suppress(ZkmbError):
+                    if check_name(self.policy, name) is None:
+                        self._keepalive_q = Question(
+                            dns.name.from_text(name), dns.rdatatype.A, dns.rdataclass.IN
+                        )
+                        break
+        return self._keepalive_q
+
+    @staticmethod
+    async def _swallow(aw) -> None:
+        with contextlib.suppress(Exception):
+            await aw
+
+    # ------------------------------------------------------------------ queries
+
+    async def _send(
+        self, c: ProvedConnection, q: Question, *, keepalive: bool = False
+    ) -> dns.message.Message:
+        msg = dns.message.make_query(q.name, q.rdtype, q.rdclass, use_edns=0)
+        if not q.rd:
+            msg.flags &= ~dns.flags.RD
+        size, _ = choose_size(msg, self.prover.sizes)  # InvalidInput: nothing reserved yet
+        t0 = time.perf_counter()
+        rec = c.take(msg, size, keepalive=keepalive)
+        resp = await c.response(rec, self.answer_timeout)
+        self.timing("upstream", time.perf_counter() - t0)
+        if rec.sent_at is not None:
+            self.timing("response", time.monotonic() - rec.sent_at)
+        return resp
+
+    async def _async_room(self, deadline: float) -> None:
+        """Async mode: wait until one more unproven record can be proven well within the deadline."""
+        while True:
+            backlog = sum(len(c._unproven) for c in self.conns if c.is_async and not c.closed)
+            ann = next((c.enforcement for c in self.conns if c.enforcement is not None), None)
+            if ann is None or ann.mode != ASYNC:
+                return
+            budget = self.async_budget * ann.record_deadline_ms / 1000
+            if (backlog + 1) * self._est_record_s() <= budget or backlog == 0:
+                return
+            if time.monotonic() >= deadline:
+                return  # strict-like from here: the record waits for its own proof in _drive anyway
+            self._proven.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), 5.0)
-            if self.last_error is not None and not any(c.ready for c in self.conns):
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            else:
-                backoff = 0.2
+                await asyncio.wait_for(self._proven.wait(), 0.05)
 
     async def __call__(self, q: Question) -> dns.message.Message:
+        self._last_user = time.monotonic()
         deadline = time.monotonic() + self.ready_timeout
+        tried: set[int] = set()
+        last: Exception | None = None
+        self.notify()  # wake the maintainer: the user is active
         while True:
-            ready = [c for c in self.conns if c.ready]
-            if ready:
-                return await min(ready, key=lambda c: c.in_flight).query(q)
-            setting_up = [c for c in self.conns if not c.closed and c._w is not None]
-            if not setting_up and self.last_error is not None:
-                raise UpstreamError(f"no upstream connection: {self.last_error}")
-            left = deadline - time.monotonic()
+            usable = [c for c in self.conns if c.can_take() and c.ident not in tried]
+            if usable:  # a connection whose CO is in first, then the least busy
+                c = min(usable, key=lambda c: (not c.co_accepted.is_set(), c.in_flight))
+                if c.is_async:
+                    await self._async_room(deadline)
+                    if not c.can_take():
+                        continue
+                tried.add(c.ident)
+                try:
+                    return await self._send(c, q)
+                except UpstreamError as e:
+                    if not c.closed or len(tried) >= 3:
+                        raise
+                    last = e
+                    self.timing("retried", 0.0)
+                    continue  # the connection died under the query: another one
+            now = time.monotonic()
+            if now < self._backoff_until and not any(not c.closed for c in self.conns):
+                raise UpstreamError(f"no upstream connection (backing off after: {self.last_error})")
+            left = deadline - now
             if left <= 0:
-                raise UpstreamError(f"no proved connection ready within {self.ready_timeout} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
+                why = last or self.last_error
+                raise UpstreamError(f"no proved connection ready within {self.ready_timeout:.0f} s ({why})")
+            await self._wait_change(min(left, 0.25))

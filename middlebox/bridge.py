@@ -83,6 +83,7 @@ class Bridge(Middlebox):
         inject: Callable[[bytes, str], None] | None = None,
         port: int = DOT_PORT,
         max_held: int = 512,
+        ban_seconds: float = 60.0,
     ):
         super().__init__(
             verifier,
@@ -93,6 +94,7 @@ class Bridge(Middlebox):
             max_flows=max_flows,
             pool=pool,
             metrics=metrics,
+            ban_seconds=ban_seconds,
         )
         if config is None or config.resolvers is None:
             raise InvalidInput("bridge mode needs the allowed resolver addresses (FlowConfig.resolvers)")
@@ -277,6 +279,8 @@ class Bridge(Middlebox):
             pkt.accept()  # never held
             if r.data:
                 c.flow.server_data(r.data)
+            if c.ss.eof and not c.flow.closed and c.flow.view is not None and c.flow.comm_k is None:
+                c.flow.server_eof()  # the resolver gave up on the connection before its CO: counted
         self._sync(key, c)
 
     def _live(self, conn: _BConn) -> bool:
@@ -302,7 +306,7 @@ class Bridge(Middlebox):
         flow.take_to_client()  # already passed packet by packet
         for a in flow.take_answers():
             if conn.proof_w is not None:
-                from .messages import Accepted, Rejected, to_wire
+                from zkmb.proofchannel import Accepted, Rejected, to_wire
 
                 msg = Accepted(a.kind, a.n, a.j) if a.accepted else Rejected(a.kind, a.n, a.j, a.reason)
                 conn.proof_w.write(to_wire(msg))

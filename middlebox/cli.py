@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -38,17 +39,16 @@ class BridgeSpec:
     key_check: str
     root: int
     grace: float
-    mode: str
     workers: int
     max_queue: int
-    resolvers: tuple[str, ...]
-    """The allowed resolver addresses (``--allow``), canonical IP text."""
+    config: object
+    """The flows' :class:`~zkmb.middlebox.flow.FlowConfig` (mode, deadlines, allowed resolvers)."""
+    ban_seconds: float
 
 
 def bridge_from_spec(spec: BridgeSpec, queue: int):
     """In a bridge child: load the verifying keys, then a Bridge with its own pool and metrics."""
     from .bridge import Bridge
-    from .flow import FlowConfig, Mode, resolver_set
     from .metrics import Metrics
     from .verifier import PolicyRoots, Verifier
     from .workers import VerifyPool
@@ -57,8 +57,7 @@ def bridge_from_spec(spec: BridgeSpec, queue: int):
         spec.keys, PolicyRoots(spec.root, grace=spec.grace), against=spec.key_check
     )
     pool = VerifyPool(verifier, workers=spec.workers, max_queue=spec.max_queue)
-    config = FlowConfig(mode=Mode(spec.mode), resolvers=resolver_set(spec.resolvers))
-    return Bridge(verifier, config=config, pool=pool, metrics=Metrics())
+    return Bridge(verifier, config=spec.config, pool=pool, metrics=Metrics(), ban_seconds=spec.ban_seconds)
 
 
 async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | None = None) -> None:
@@ -68,7 +67,7 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
     from .flow import FlowConfig, Mode, resolver_set
     from .metrics import Metrics
     from .publish import HttpServer, Publisher
-    from .relay import Middlebox
+    from .relay import Middlebox, announced_for
     from .verifier import PolicyRoots, Verifier
     from .workers import VerifyPool
 
@@ -89,7 +88,13 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
     )
     metrics = Metrics()
     pool = VerifyPool(verifier, workers=args.workers, max_queue=args.max_queue)
-    config = FlowConfig(mode=Mode(args.mode), resolvers=resolvers)
+    config = FlowConfig(
+        mode=Mode(args.mode),
+        co_deadline=args.co_deadline,
+        async_q_deadline=args.async_deadline,
+        async_max_before_co=args.async_before_co,
+        resolvers=resolvers,
+    )
     queues: list[int] = []
     if bridge_queue is not None:
         from .bridge import Bridge
@@ -97,17 +102,17 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
 
         queues = parse_queues(bridge_queue)
         if len(queues) == 1:
-            mb = Bridge(verifier, config=config, pool=pool, metrics=metrics)
+            mb = Bridge(verifier, config=config, pool=pool, metrics=metrics, ban_seconds=args.ban_seconds)
         else:
             spec = BridgeSpec(
                 keys=str(args.keys),
                 key_check=args.key_check,
                 root=policy.root,
                 grace=args.grace,
-                mode=args.mode,
                 workers=args.workers,
                 max_queue=args.max_queue,
-                resolvers=tuple(sorted(resolvers)),
+                config=config,
+                ban_seconds=args.ban_seconds,
             )
             factory = functools.partial(bridge_from_spec, spec)  # called in each spawned child
             mb = MultiQueueBridge(factory, queues, roots=roots)
@@ -118,13 +123,16 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
         allow = set(args.allow or [upstream[0]])
         if upstream[0] not in allow:
             raise InvalidInput(f"the upstream {upstream[0]} is not in the --allow list (SPEC §1)")
-        mb = Middlebox(verifier, upstream, config=config, pool=pool, metrics=metrics)
+        mb = Middlebox(
+            verifier, upstream, config=config, pool=pool, metrics=metrics, ban_seconds=args.ban_seconds
+        )
     publisher = Publisher(
         args.policy,
         args.keys,
         on_rotate=mb.rotate_root,
         grace=lambda: (roots.previous if roots.acceptable(mb.clock())[1:] else None, roots.grace),
         policy=policy,
+        enforcement=dataclasses.asdict(announced_for(config)),
     )
     if len(queues) > 1:
         ports = {"proofs": await mb.start(parse_hostport(args.proof_listen))}
@@ -212,7 +220,23 @@ def add_middlebox_commands(sub) -> None:
         help="check key digests against the compiled circuits (default) or the manifest (faster)",
     )
     p.add_argument("--policy", required=True, metavar="FILE", help="policy file (`zkmb policy build`)")
-    p.add_argument("--mode", choices=("strict", "async"), default="strict")
+    p.add_argument(
+        "--mode",
+        choices=("strict", "async"),
+        default="strict",
+        help="strict (default): hold each record until its proofs are accepted; async: forward at once, "
+        "cut and ban a client whose proofs are late (SPEC §7; announced to clients)",
+    )
+    p.add_argument("--co-deadline", type=float, default=20.0, help="seconds after the Finished for the CO")
+    p.add_argument(
+        "--async-deadline", type=float, default=3.0, help="async: seconds for a record's proofs (default 3)"
+    )
+    p.add_argument(
+        "--async-before-co", type=int, default=8, help="async: records forwarded before the CO (default 8)"
+    )
+    p.add_argument(
+        "--ban-seconds", type=float, default=60.0, help="how long a cut client's new connections are refused"
+    )
     p.add_argument("--publish", metavar="HOST:PORT", help="HTTP endpoint: /policy /root /keys/... /metrics")
     p.add_argument("--metrics", metavar="HOST:PORT", help="separate HTTP endpoint for /metrics")
     p.add_argument("--grace", type=float, default=600.0, help="seconds the previous root stays valid")

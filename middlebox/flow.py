@@ -58,6 +58,7 @@ from .verifier import Verifier, co_name, pad_name, q_name
 
 __all__ = [
     "MAX_APP_PAYLOAD",
+    "RESOLVER_CLOSED_BEFORE_CO",
     "Answer",
     "Decision",
     "Flow",
@@ -75,6 +76,10 @@ _TAG = 16
 MAX_APP_PAYLOAD = SIZE_CLASSES[-1] + _TAG
 """SPEC §2: an application record carries at most 448 + 16 bytes of payload."""
 _MAX_HS_RECORD = 1 << 14
+
+
+RESOLVER_CLOSED_BEFORE_CO = "resolver closed the connection before the CO was accepted"
+"""The close reason (and metrics label) of a resolver whose idle time-out is shorter than the CO."""
 
 
 class Mode(enum.Enum):
@@ -436,6 +441,14 @@ class Flow:
                 self._handshake_record(ctype, raw)
             else:
                 self._app_record(ctype, raw)
+
+    def server_eof(self) -> None:
+        """The resolver closed its side.  Before the CO was accepted that is an idle time-out shorter
+        than the channel opening (dnsdist 2 s, Knot Resolver 10 s): its own reason, counted."""
+        if self._state is _State.APP and self.comm_k is None:
+            self.close(RESOLVER_CLOSED_BEFORE_CO, what="eof")
+        else:
+            self.close("resolver closed the connection", what="eof")
 
     def client_eof(self) -> None:
         """The client closed its side: whatever is held is dropped."""

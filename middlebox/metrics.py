@@ -38,6 +38,7 @@ class Metrics:
         self.refused: dict[str, int] = defaultdict(int)
         self.bans: dict[str, int] = defaultdict(int)
         self.cuts: dict[tuple[str, str], int] = defaultdict(int)
+        self.resolver_closed_before_co = 0
         self.verify_seconds = 0.0
         self.hold_counts = [0] * (len(HOLD_BUCKETS) + 1)
         self.hold_sum = 0.0
@@ -118,6 +119,10 @@ class Metrics:
         for (mode, reason), v in sorted(self.cuts.items()):
             out.append(f"zkmb_cuts_total{_labels(mode=mode, reason=reason)} {v}")
         out += [
+            "# HELP zkmb_resolver_closed_before_co_total Connections the resolver closed before their CO "
+            "was accepted (its idle time-out is shorter than the channel opening).",
+            "# TYPE zkmb_resolver_closed_before_co_total counter",
+            f"zkmb_resolver_closed_before_co_total {self.resolver_closed_before_co}",
             "# HELP zkmb_decisions_total Decisions on client bytes, by action and reason.",
             "# TYPE zkmb_decisions_total counter",
         ]

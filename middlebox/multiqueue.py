@@ -36,8 +36,8 @@ import time
 from collections.abc import Callable
 
 from zkmb.errors import InvalidInput
+from zkmb.proofchannel import HEADER_LEN, Announce, MessageRejected, Rejected, from_wire, split_frame, to_wire
 
-from .messages import HEADER_LEN, Announce, MessageRejected, Rejected, from_wire, split_frame, to_wire
 from .randoms import SharedRandomSet
 
 __all__ = ["MultiQueueBridge", "parse_queues", "serve_child"]

@@ -2,8 +2,10 @@
 middlebox's address alone.
 
 ``GET /policy`` the policy file as loaded; ``GET /root`` JSON ``{"root": hex, "version": int, "rules":
-int, "previous": hex|null, "grace_s": float}``; ``GET /keys/manifest.json`` (the key directory's own
-``manifest.json`` if it has one, else ``{name: {"vk": {"bytes", "sha256"}, "pk": {...}}}`` computed once);
+int, "previous": hex|null, "grace_s": float}`` plus the enforcement the middlebox announces (``mode``
+``strict``/``async``, ``co_deadline_ms``, ``record_deadline_ms``, ``max_before_co``, ``pad_window``);
+``GET /keys/manifest.json`` (the key directory's own ``manifest.json`` if it has one, else
+``{name: {"vk": {"bytes", "sha256"}, "pk": {...}}}`` computed once);
 ``GET /keys/<name>.vk`` / ``.pk`` (``name`` as in the key directory), ``GET /keys/srs.bin`` (the SRS
 the clients check every proving key against, SPEC §8); ``GET /metrics`` when a
 :class:`~zkmb.middlebox.metrics.Metrics` is given.  Only GET and HEAD; one request per connection
@@ -53,10 +55,13 @@ class Publisher:
         on_rotate: Callable[[int], None] | None = None,
         grace: Callable[[], tuple[int | None, float]] | None = None,
         policy=None,
+        enforcement: dict | None = None,
     ):
         self.key_dir = Path(key_dir)
         self.on_rotate = on_rotate
         self.grace = grace
+        self.enforcement = dict(enforcement or {})
+        """Published with the root: the enforcement mode and deadlines (SPEC §7), as in ANNOUNCED."""
         self.version = 0
         self.policy = None
         self.policy_bytes = b""
@@ -102,6 +107,7 @@ class Publisher:
                 "rules": len(self.policy),
                 "previous": None if previous is None else f"0x{previous:064x}",
                 "grace_s": grace_s,
+                **self.enforcement,
             }
         ).encode()
 

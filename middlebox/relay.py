@@ -19,13 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zkmb.errors import InvalidInput
-
-from .flow import Decision, Flow, FlowConfig, RandomSet
-from .messages import (
+from zkmb.proofchannel import (
     MAX_RETRY_MS,
     RATE_LIMITED,
     Accepted,
     Announce,
+    Announced,
     CoMsg,
     MessageRejected,
     PadMsg,
@@ -37,11 +36,26 @@ from .messages import (
     split_frame,
     to_wire,
 )
+
+from .flow import RESOLVER_CLOSED_BEFORE_CO, Decision, Flow, FlowConfig, Mode, RandomSet
 from .metrics import Metrics
 from .verifier import Verifier
 from .workers import FlowVerifier, VerifyPool
 
-__all__ = ["Middlebox", "RateLimiter"]
+__all__ = ["Middlebox", "RateLimiter", "announced_for"]
+
+
+def announced_for(config: FlowConfig) -> Announced:
+    """The ANNOUNCED answer (SPEC §7: the client follows the operator's mode) for a flow config."""
+    strict = config.mode is Mode.STRICT
+    return Announced(
+        mode=config.mode.value,
+        co_deadline_ms=max(1, round(config.co_deadline * 1000)),
+        record_deadline_ms=max(1, round((config.q_deadline if strict else config.async_q_deadline) * 1000)),
+        max_before_co=0 if strict else config.async_max_before_co,
+        pad_window=config.pad_window,
+    )
+
 
 log = logging.getLogger("zkmb.middlebox")
 _READ = 1 << 14
@@ -126,6 +140,10 @@ class Middlebox:
                 pool.on_verdict = pool.on_verdict or metrics.verdict
                 pool.on_drop = pool.on_drop or metrics.drop
 
+    def announced(self) -> Announced:
+        """What an accepted ANNOUNCE is answered with: the mode and deadlines of this middlebox."""
+        return announced_for(self.config or FlowConfig())
+
     def rotate_root(self, root: int) -> None:
         """Make ``root`` the current policy root; the previous one stays acceptable for the grace window."""
         self.verifier.roots.rotate(root, self.clock())
@@ -188,7 +206,7 @@ class Middlebox:
                 data = await reader.read(_READ)
                 if not data:
                     if server:
-                        conn.flow.close("resolver closed the connection", what="eof")
+                        conn.flow.server_eof()
                     else:
                         conn.flow.client_eof()
                     break
@@ -235,6 +253,8 @@ class Middlebox:
                 self.metrics.hold(d.held)
             if d.cut:
                 self.metrics.cut(self._mode, d.reason)
+            elif d.reason == RESOLVER_CLOSED_BEFORE_CO:
+                self.metrics.resolver_closed_before_co += 1
 
     @property
     def _mode(self) -> str:
@@ -387,7 +407,7 @@ class Middlebox:
             ok = conn is not None and ip == msg.client[0] and conn.flow.client_random == msg.client_random
             if ok:
                 conn.proof_w = writer
-                writer.write(to_wire(Accepted("announce")))
+                writer.write(to_wire(self.announced()))
                 return key
             writer.write(to_wire(Rejected("announce", reason="no such connection")))
             log.info("proof client=%s result=rejected reason=unknown_connection", ip)

@@ -187,7 +187,10 @@ class Verifier:
         ]
         if not present:
             raise InvalidInput(f"no verifying keys (*.vk) in {directory}")
+        from zkmb.circuits.keys import release_circuits
+
         loaded = load_keys(directory, present, "verifier", against=against)
+        release_circuits()  # compiled only to check the digests: ~1.4 GB the middlebox never needs again
         return cls({protocol_name(name): vk for name, vk in loaded.items()}, roots)
 
     @classmethod

@@ -18,7 +18,7 @@ import dns.message
 import dns.rcode
 import pytest
 from zkmb.circuits.query_witness import query_assignment
-from zkmb.circuits.witness import co_assignment, pad_assignment
+from zkmb.circuits.witness import pad_assignment
 from zkmb.client_stub.listener import Listener
 from zkmb.client_stub.upstream import ProvingUpstream
 from zkmb.middlebox.flow import FlowConfig
@@ -48,9 +48,8 @@ class FakeProver:
     suites = ("chacha20",)
     sizes = (64, 128)
 
-    def co(self, session):
-        a = co_assignment(session)
-        return a.keys, Token("co_chacha20", a.public)
+    def co_proof(self, a):
+        return Token(f"co_{a.suite.name}", a.public)
 
     def pad(self, keys, n, j):
         a = pad_assignment(keys, n, j)
@@ -74,9 +73,20 @@ def token_frames(monkeypatch):
     monkeypatch.setattr(Proof, "from_bytes", classmethod(lambda cls, data: REGISTRY[bytes(data)]))
 
 
-async def _stack(cert_pair, upstream_port, policy, fn, *, prover=None, pool_size=2, **upstream_kw):
+async def _stack(
+    cert_pair,
+    upstream_port,
+    policy,
+    fn,
+    *,
+    prover=None,
+    pool_size=2,
+    listener_timeout=25,
+    mb_config=None,
+    **upstream_kw,
+):
     verifier = Verifier({n: n for n in NAMES}, PolicyRoots(policy.root), check=fake_check)
-    mb = Middlebox(verifier, ("127.0.0.1", upstream_port), config=FlowConfig())
+    mb = Middlebox(verifier, ("127.0.0.1", upstream_port), config=mb_config or FlowConfig())
     relay_port, proof_port = await mb.start(("127.0.0.1", 0), ("127.0.0.1", 0))
     up = ProvingUpstream(
         ("127.0.0.1", relay_port),
@@ -91,7 +101,7 @@ async def _stack(cert_pair, upstream_port, policy, fn, *, prover=None, pool_size
         **upstream_kw,
     )
     await up.start()
-    lst = Listener(up, policy, port=0, upstream_timeout=25)
+    lst = Listener(up, policy, port=0, upstream_timeout=listener_timeout)
     udp, tcp = await lst.start()
     try:
         return await fn(udp, tcp, mb, up)

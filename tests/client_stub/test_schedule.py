@@ -1,69 +1,20 @@
-"""The stub's proving scheduler: Q work first, look-ahead only when no Q is queued or running, PADs a
-query waits for promoted, and the CO of a further connection in the background process (escalated when
-it is slow)."""
+"""How the stub schedules proofs and connections (stand-in proofs, real relay, embedded resolver):
+PADs a query waits for are promoted, one channel opening at a time, a replacement connection's CO
+escalates, a dead connection's proofs are dropped, a slow query never poisons its connection, a query
+whose connection dies is retried on another."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 
 import dns.asyncquery
 import dns.message
 import dns.rcode
-from zkmb.client_stub.upstream import BACKGROUND, CRITICAL, ProofScheduler
 
 from ..tls.conftest import embedded
 from .test_relay_e2e import FakeProver, _stack, policy22, token_frames  # noqa: F401
-
-
-def test_critical_jobs_start_first_and_block_background():
-    sched = ProofScheduler(workers=2)
-    order: list[str] = []
-    gate = threading.Event()
-
-    def job(name, wait=None):
-        order.append(f"start {name}")
-        if wait is not None:
-            wait.wait(5)
-        order.append(f"end {name}")
-        return name
-
-    try:
-        first = sched.submit(CRITICAL, job, "q0", gate)  # holds a worker until released
-        time.sleep(0.05)
-        bg = [sched.submit(BACKGROUND, job, f"pad{i}") for i in range(3)]
-        q1 = sched.submit(CRITICAL, job, "q1")
-        assert q1.result(5) == "q1"  # the second worker takes the critical job
-        time.sleep(0.1)
-        assert not any(f.done() for f in bg)  # q0 still running: no background job may start
-        gate.set()
-        assert [f.result(5) for f in bg] == ["pad0", "pad1", "pad2"]
-        assert first.result(5) == "q0"
-        assert order.index("start q1") < order.index("start pad0")
-        assert order.index("end q0") < order.index("start pad0")
-        assert order[-2:] == ["start pad2", "end pad2"]  # background in submission order, one at a time
-        assert getattr(q1, "queued_s", None) is not None
-    finally:
-        sched.shutdown()
-
-
-def test_queued_background_cancelled_on_shutdown():
-    sched = ProofScheduler(workers=1)
-    gate, started = threading.Event(), threading.Event()
-
-    def hold():
-        started.set()
-        return gate.wait(5)
-
-    running = sched.submit(CRITICAL, hold)
-    assert started.wait(5)
-    queued = sched.submit(BACKGROUND, lambda: 1)
-    sched.shutdown()
-    gate.set()
-    assert running.result(5) is True
-    assert queued.cancelled()
 
 
 class SlowPadProver(FakeProver):
@@ -76,78 +27,178 @@ class SlowPadProver(FakeProver):
         return super().pad(keys, n, j)
 
 
+class SlowCoProver(FakeProver):
+    """A CO takes ``co_s`` (a real one takes seconds); records which COs ran to the end."""
+
+    co_s = 1.0
+
+    def __init__(self):
+        self.finished: list[int] = []
+        self.started = 0
+        self.lock = threading.Lock()
+
+    def co_proof(self, a):
+        with self.lock:
+            self.started += 1
+        time.sleep(self.co_s)
+        with self.lock:
+            self.finished.append(a.keys.comm_k)
+        return super().co_proof(a)
+
+
+class SlowQueryProver(FakeProver):
+    """Q proofs of names containing ``slow`` take ``q_s`` seconds."""
+
+    q_s = 3.0
+
+    def q(self, pads, blinders, ct, policy, size):
+        plain = bytes(a ^ b for a, b in zip(ct, b"".join(pads), strict=False))
+        if b"slow" in plain:
+            time.sleep(self.q_s)
+        return super().q(pads, blinders, ct, policy, size)
+
+
+async def _udp(port: int, name: str, rdtype: str = "A", timeout: float = 20):
+    q = dns.message.make_query(name, rdtype)
+    return await dns.asyncquery.udp(q, "127.0.0.1", port=port, timeout=timeout)
+
+
+def _answered(r) -> bool:
+    """Answered by the resolver (it refuses names outside its static data), not the stub's SERVFAIL."""
+    return r.rcode() != dns.rcode.SERVFAIL
+
+
+async def _until(pred, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pred() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return pred()
+
+
 def test_back_to_back_queries_promote_pads(cert_pair, policy22, token_frames):  # noqa: F811
     async def body(udp, tcp, mb, up):
-        out = []
-        for i in range(6):  # no gap: every query needs a PAD the look-ahead has not made yet
-            q = dns.message.make_query(f"h{i % 4}.example.test", "A" if i < 4 else "AAAA")
-            out.append(await dns.asyncquery.udp(q, "127.0.0.1", port=udp, timeout=20))
+        out = [await _udp(udp, f"h{i % 4}.example.test", "A" if i < 4 else "AAAA") for i in range(6)]
         return out, dict(up.timings)
 
     with embedded(cert_pair) as res:
-        rs, timings = asyncio.run(
-            _stack(cert_pair, res.port, policy22, body, prover=SlowPadProver(), pool_size=1)
-        )
+        stack = _stack(cert_pair, res.port, policy22, body, prover=SlowPadProver(), pool_size=1, pad_ahead=1)
+        rs, timings = asyncio.run(stack)
     assert all(r.rcode() == dns.rcode.NOERROR for r in rs)
-    assert timings.get("pad_promoted")  # some query waited for its PAD, which then went first
-    assert len(timings["q_queue"]) == 6 and len(timings["upstream"]) == 6
+    assert timings.get("pad_promoted")  # some query waited for a look-ahead PAD, which then went first
+    assert len(timings["upstream"]) == 6
 
 
-class StuckBackground:
-    """A background process that never finishes (a starved niced process)."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def co(self, session):
-        self.calls += 1
-        return concurrent.futures.Future()
-
-    def close(self):
-        pass
-
-
-class BackgroundCoProver(FakeProver):
-    def __init__(self):
-        self.bg = StuckBackground()
-
-    def spawn_background(self):
-        return self.bg
-
-    def co(self, session):
-        # a CO takes seconds for real; an instant stand-in would let the first connection be ready
-        # before the second one's handshake ends, making that start-up CO a "replacement" (a race)
-        time.sleep(1.0)
-        return super().co(session)
-
-
-def test_replacement_co_goes_background_and_escalates(cert_pair, policy22, token_frames):  # noqa: F811
-    """Start-up COs are proven in-process; a replacement connection's CO (another one serving) goes to the
-    background process, and when that is too slow it is proven in-process as well."""
-    prover = BackgroundCoProver()
-
-    async def until_two_ready(up):
-        deadline = time.monotonic() + 15
-        while sum(c.ready for c in up.conns) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        return sum(c.ready for c in up.conns)
+def test_one_channel_opening_at_a_time(cert_pair, policy22, token_frames):  # noqa: F811
+    """At start-up the second handshake (which starts the middlebox's CO clock) waits for the first
+    CO: COs are never proven side by side, each is on time."""
+    prover = SlowCoProver()
 
     async def body(udp, tcp, mb, up):
-        first = await until_two_ready(up)
-        calls_at_start = prover.bg.calls
-        up.conns[0].fail("test: connection replaced")
-        await asyncio.sleep(0.1)
-        again = await until_two_ready(up)
-        r = await dns.asyncquery.udp(
-            dns.message.make_query("www.example.test", "A"), "127.0.0.1", port=udp, timeout=20
-        )
-        return r, first, calls_at_start, again, dict(up.timings)
+        assert await _until(lambda: sum(c.co_accepted.is_set() for c in up.conns) == 2)
+        a, b = sorted(up.conns, key=lambda c: c.ident)
+        return a.handshake_at, up.co_at(a), b.handshake_at, up.co_at(b)
 
     with embedded(cert_pair) as res:
-        stack = _stack(cert_pair, res.port, policy22, body, prover=prover, pool_size=2, co_escalate_s=0.3)
-        r, first, calls_at_start, again, timings = asyncio.run(stack)
-    assert r.rcode() == dns.rcode.NOERROR
-    assert first == 2 and calls_at_start == 0  # start-up: both in-process
-    assert again == 2 and prover.bg.calls == 1  # the replacement's CO went to the background process ...
-    assert len(timings.get("co_escalated", [])) == 1  # ... which was too slow: proven in-process as well
-    assert len(timings["co"]) == 3
+        h1, co1, h2, co2 = asyncio.run(
+            _stack(cert_pair, res.port, policy22, body, prover=prover, pool_size=2)
+        )
+    assert h1 < co1 <= h2 < co2
+    assert co1 - h1 < 2.5 and co2 - h2 < 2.5  # each CO took its own time only
+
+
+def test_dead_connections_co_is_dropped_and_replacement_escalates(cert_pair, policy22, token_frames):  # noqa: F811
+    """A connection that dies while its CO is queued gets no proof; the replacement's CO (another
+    connection serving) waits behind queries, then becomes the most urgent after co_escalate_s."""
+    prover = SlowCoProver()
+    prover.co_s = 0.6
+
+    async def body(udp, tcp, mb, up):
+        assert await _until(lambda: sum(c.co_accepted.is_set() for c in up.conns) == 2)
+        started = prover.started
+        victim = max(up.conns, key=lambda c: c.ident)
+        victim.fail("test: connection replaced")
+        assert await _until(lambda: any(c.ident > victim.ident and c._co_job is not None for c in up.conns))
+        new = next(c for c in up.conns if c.ident > victim.ident)
+        new.fail("test: this one dies too, its CO still queued or running")
+        assert await _until(lambda: sum(c.co_accepted.is_set() for c in up.conns) == 2, 20)
+        answers = [await _udp(udp, f"x{i}.example.test") for i in range(3)]
+        return started, answers, dict(up.timings)
+
+    with embedded(cert_pair) as res:
+        stack = _stack(cert_pair, res.port, policy22, body, prover=prover, pool_size=2, co_escalate_s=0.2)
+        started, answers, timings = asyncio.run(stack)
+    assert all(_answered(r) for r in answers), [dns.rcode.to_text(r.rcode()) for r in answers]
+    assert started == 2
+    assert prover.started <= 4  # the second victim's CO never ran, or ran once: no CO is retried for it
+    assert len(timings.get("co_escalated", [])) >= 1  # a replacement CO became the most urgent
+
+
+def test_slow_query_does_not_poison_its_connection(cert_pair, policy22, token_frames):  # noqa: F811
+    """The listener gives up on a query whose proof takes longer than its time-out (SERVFAIL), but the
+    record number it took is still proven and sent: the connection stays, later queries are answered
+    on it, no new channel opening (issue 15: a cancelled query closed the connection).  (Records
+    leave in order, so on one connection the next records wait for the slow one: the pool's other
+    connections take the next queries, test_query_retried_... and the burst tests.)"""
+    prover = SlowQueryProver()
+
+    async def body(udp, tcp, mb, up):
+        assert await _until(lambda: any(c.co_accepted.is_set() for c in up.conns))
+        first = [c.ident for c in up.conns]
+        up_list = up.timings.get("co", [])
+        cos = len(up_list)
+        slow = await _udp(udp, "slow.example.test", timeout=10)
+        await asyncio.sleep(prover.q_s)  # the slow record's proof ends, the record is sent
+        later = [await _udp(udp, f"after{i}.example.test") for i in range(3)]
+        last = await _udp(udp, "last.example.test")
+        return slow, later, last, first, [c.ident for c in up.conns], cos, len(up.timings.get("co", []))
+
+    with embedded(cert_pair) as res:
+        stack = _stack(cert_pair, res.port, policy22, body, prover=prover, pool_size=1, listener_timeout=1.0)
+        slow, later, last, before, after, cos0, cos1 = asyncio.run(stack)
+    assert slow.rcode() == dns.rcode.SERVFAIL
+    assert all(_answered(r) for r in later) and _answered(last)
+    assert before == after and cos0 == cos1  # the same connection, no reconnect
+
+
+def test_query_retried_when_its_connection_dies(cert_pair, policy22, token_frames):  # noqa: F811
+    """A query on a connection that dies before its answer (here: the middlebox cuts it) is retried on
+    the other connection and answered."""
+    prover = SlowQueryProver()
+    prover.q_s = 0.5
+
+    async def body(udp, tcp, mb, up):
+        assert await _until(lambda: sum(c.co_accepted.is_set() for c in up.conns) == 2)
+        task = asyncio.ensure_future(_udp(udp, "slow.example.test"))
+        assert await _until(lambda: any(c.in_flight for c in up.conns), 5)
+        busy = next(c for c in up.conns if c.in_flight)
+        busy.fail("test: the middlebox cut the connection")
+        return await task, dict(up.timings)
+
+    with embedded(cert_pair) as res:
+        r, timings = asyncio.run(_stack(cert_pair, res.port, policy22, body, prover=prover, pool_size=2))
+    assert _answered(r)
+    assert timings.get("retried")
+
+
+def test_async_mode_followed_records_leave_before_proofs(cert_pair, policy22, token_frames):  # noqa: F811
+    """The middlebox announces async mode; the stub follows it without configuration: records are
+    forwarded at once (decision reason ``async``), proofs follow, nothing is cut or banned."""
+    from zkmb.middlebox.flow import FlowConfig, Mode
+
+    async def body(udp, tcp, mb, up):
+        answers = await asyncio.gather(*(_udp(udp, f"h{i}.example.test") for i in range(8)))
+        assert await _until(lambda: not any(c._unproven for c in up.conns), 10)
+        forwarded = []
+        for c in mb.conns.values():
+            forwarded += [d for d in c.flow.decisions if d.what == "record" and d.action == "forward"]
+        return answers, up.mode, forwarded, dict(mb.bans), dict(up.timings)
+
+    with embedded(cert_pair) as res:
+        stack = _stack(
+            cert_pair, res.port, policy22, body, pool_size=2, mb_config=FlowConfig(mode=Mode.ASYNC)
+        )
+        answers, mode, forwarded, bans, timings = asyncio.run(stack)
+    assert mode == "async"
+    assert all(r.rcode() == dns.rcode.NOERROR for r in answers)
+    assert forwarded and all(d.reason == "async" for d in forwarded)
+    assert not bans and len(timings["async_proof"]) >= 8

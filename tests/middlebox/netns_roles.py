@@ -258,7 +258,8 @@ def client_real(cafile: str, key_dir: str) -> None:
     """A DoT query through the bridge with REAL Groth16 CO / PAD / Q proofs (the stub's prover)."""
     import dns.message
     from zkmb.client_stub.prover import Groth16Prover
-    from zkmb.middlebox.messages import Accepted, Announce, CoMsg, PadMsg, QMsg
+
+    from zkmb.proofchannel import Accepted, Announce, Announced, CoMsg, PadMsg, QMsg
 
     from .test_relay import _Fake
 
@@ -270,7 +271,7 @@ def client_real(cafile: str, key_dir: str) -> None:
     p = _Fake.__new__(_Fake)
     p.sock, p.buf = socket.create_connection((MB, PROOF_PORT), timeout=150), b""
     p.send(Announce(tuple(c._sock.getsockname()[:2]), (RESOLVER, 853), cap.client_random))
-    assert isinstance(p.recv(), Accepted)
+    assert isinstance(p.recv(), Announced)
     deadline = time.time() + 5
     while cap.client_finished_record is None and time.time() < deadline:
         time.sleep(0.01)
@@ -335,7 +336,6 @@ def stub_real(cafile: str, key_dir: str) -> None:
             connect_timeout=10.0,
             answer_timeout=120.0,
             ready_timeout=150.0,
-            background_process=False,  # one connection: its CO is proven in-process anyway
         )
         await up.start()
         lst = Listener(up, policy, host="127.0.0.1", port=0, upstream_timeout=150.0)
@@ -384,7 +384,8 @@ def client_proofs(cafile: str) -> None:
     import dns.message
     from zkmb.circuits.public import co_public_inputs, pad_public_inputs, parse_channel
     from zkmb.circuits.query import query_public_inputs, size_class
-    from zkmb.middlebox.messages import Accepted, Announce, CoMsg, PadMsg, QMsg
+
+    from zkmb.proofchannel import Accepted, Announce, Announced, CoMsg, PadMsg, QMsg
 
     from .conftest import ROOT, FakeProof
     from .test_relay import _Fake
@@ -397,7 +398,7 @@ def client_proofs(cafile: str) -> None:
     p = _Fake.__new__(_Fake)
     p.sock, p.buf = socket.create_connection((MB, PROOF_PORT), timeout=5), b""
     p.send(Announce(tuple(local), (RESOLVER, 853), cap.client_random))
-    assert isinstance(p.recv(), Accepted)
+    assert isinstance(p.recv(), Announced)
     deadline = time.time() + 5
     while cap.client_finished_record is None and time.time() < deadline:
         time.sleep(0.01)

@@ -71,6 +71,7 @@ def test_middlebox_command_serves_and_stops(keydir, tmp_path):
                 time.sleep(0.3)
         assert int(root["root"], 16) == first.root
         assert root["rules"] == 2
+        assert (root["mode"], root["co_deadline_ms"], root["record_deadline_ms"]) == ("strict", 20_000, 2_000)
         assert _get(f"{base}/policy") == (tmp_path / "policy.zkmbp").read_bytes()
         manifest = json.loads(_get(f"{base}/keys/manifest.json"))
         assert "q_64" in json.dumps(manifest)

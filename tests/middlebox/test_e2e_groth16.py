@@ -18,17 +18,6 @@ from zkmb.circuits.pad import pad_circuit
 from zkmb.circuits.query import query_circuit
 from zkmb.circuits.query_witness import QueryBlocked, query_assignment
 from zkmb.circuits.witness import co_assignment, pad_assignment
-from zkmb.middlebox.messages import (
-    Accepted,
-    Announce,
-    CoMsg,
-    PadMsg,
-    QMsg,
-    Rejected,
-    from_wire,
-    split_frame,
-    to_wire,
-)
 from zkmb.middlebox.metrics import Metrics
 from zkmb.middlebox.verifier import PolicyRoots, Verifier
 
@@ -37,6 +26,18 @@ from zkmb.groth16.prover import prove
 from zkmb.groth16.setup import setup
 from zkmb.policy import Kind, Rule, normalise, policy_from_rules
 from zkmb.policy.rules import name_key
+from zkmb.proofchannel import (
+    Accepted,
+    Announce,
+    Announced,
+    CoMsg,
+    PadMsg,
+    QMsg,
+    Rejected,
+    from_wire,
+    split_frame,
+    to_wire,
+)
 from zkmb.tls import DotClient, TlsClientConfig
 
 from ..tls.conftest import embedded
@@ -130,7 +131,7 @@ def _open_channel(mb_port, pport, c, prover):
     cap = c.capture
     p = _Channel(pport)
     p.send(Announce(tuple(c._sock.getsockname()[:2]), ("127.0.0.1", mb_port), cap.client_random))
-    assert isinstance(p.recv(), Accepted)
+    assert isinstance(p.recv(), Announced)
     assert _wait(lambda: cap.client_finished_record is not None)
     p.send(prover.co(cap))
     ans = p.recv()

@@ -433,3 +433,24 @@ def test_grace_window_q_refused_when_neither_root_verifies(recorded, clock):
     answers = asyncio.run(run())
     assert [(a.n, a.accepted) for a in answers] == [(0, False)]
     assert submitted.count("q_64") + submitted.count("q_128") == 2  # both roots, once each
+
+
+def test_resolver_closing_before_co_has_its_own_reason(recorded, fake_verifier, clock):
+    """A resolver whose idle time-out is shorter than the channel opening (dnsdist 2 s) closes the
+    connection after the Finished, before the CO: its own reason, counted on the metrics."""
+    from zkmb.middlebox.flow import RESOLVER_CLOSED_BEFORE_CO
+    from zkmb.middlebox.metrics import Metrics
+    from zkmb.middlebox.relay import Middlebox
+
+    flow, view, apps = _open(recorded, fake_verifier, clock)
+    metrics = Metrics()
+    mb = Middlebox(fake_verifier, ("127.0.0.1", 9), metrics=metrics)
+    flow.on_decision = mb._observe
+    flow.server_eof()
+    assert flow.closed == RESOLVER_CLOSED_BEFORE_CO and not flow.ban
+    assert "zkmb_resolver_closed_before_co_total 1" in metrics.render()
+    assert "zkmb_cuts_total{" not in metrics.render()  # the resolver's close is not a cut
+    flow2, view2, _ = _open(recorded, fake_verifier, clock)
+    flow2.co(COMM_K, _co(view2, "chacha20"))
+    flow2.server_eof()
+    assert flow2.closed == "resolver closed the connection"

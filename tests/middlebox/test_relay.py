@@ -11,10 +11,20 @@ import dns.message
 import pytest
 from zkmb.circuits.public import co_public_inputs, pad_public_inputs, parse_channel
 from zkmb.circuits.query import query_public_inputs, size_class
-from zkmb.middlebox.messages import Accepted, Announce, CoMsg, PadMsg, QMsg, from_wire, split_frame, to_wire
 from zkmb.middlebox.relay import Middlebox
 
 from zkmb.errors import ZkmbError
+from zkmb.proofchannel import (
+    Accepted,
+    Announce,
+    Announced,
+    CoMsg,
+    PadMsg,
+    QMsg,
+    from_wire,
+    split_frame,
+    to_wire,
+)
 from zkmb.tls import DotClient, TlsClientConfig
 
 from ..tls.conftest import embedded
@@ -77,9 +87,9 @@ def test_query_with_proofs_passes(mb_cert_pair, fake_verifier, fake_frames, pool
         p = _Fake(pport)
         # a connection that does not exist / a wrong random: rejected
         p.send(Announce(tuple(local), ("127.0.0.1", port), bytes(32)))
-        assert not isinstance(p.recv(), Accepted)
+        assert not isinstance(p.recv(), Announced)
         p.send(Announce(tuple(local), ("127.0.0.1", port), cap.client_random))
-        assert isinstance(p.recv(), Accepted)
+        assert isinstance(p.recv(), Announced)
         deadline = time.time() + 5
         while cap.client_finished_record is None and time.time() < deadline:
             time.sleep(0.01)
@@ -110,12 +120,12 @@ def test_query_with_proofs_passes(mb_cert_pair, fake_verifier, fake_frames, pool
 
 def test_rate_limited_proofs_are_answered_and_counted():
     """Over the per-IP proof rate: RATE_LIMITED (a Rejected, reason rate_limited) with a retry hint."""
-    from zkmb.middlebox.messages import RATE_LIMITED, RateLimited, Rejected
     from zkmb.middlebox.metrics import Metrics
     from zkmb.middlebox.verifier import PolicyRoots, Verifier
 
     from zkmb.algebra.params import G1_GEN, G2_GEN
     from zkmb.groth16.proof import Proof
+    from zkmb.proofchannel import RATE_LIMITED, RateLimited, Rejected
 
     now = [100.0]
     metrics = Metrics()
@@ -161,7 +171,8 @@ def test_rate_limited_proofs_are_answered_and_counted():
 def test_stub_proof_loop_treats_rate_limited_as_rejection():
     """The client stub's answer loop (unchanged) resolves the waiting answer with the RateLimited."""
     from zkmb.client_stub.upstream import ProvedConnection
-    from zkmb.middlebox.messages import RateLimited, Rejected
+
+    from zkmb.proofchannel import RateLimited, Rejected
 
     async def body():
         conn = ProvedConnection.__new__(ProvedConnection)

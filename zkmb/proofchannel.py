@@ -1,8 +1,11 @@
-"""The proof channel's message codec (docs/protocol.md, "Proof channel"), version 2.
+"""The proof channel both services speak (docs/protocol.md, "Proof channel"): the message codec, version 3.
 
-Frame: ``version (1) || type (1) || body length (u16, big-endian) || body``; bodies are fixed-size
-except REJECTED.  Version 2 added RATE_LIMITED (type 7, decoded as :class:`RateLimited`, a
-:class:`Rejected` with reason ``rate_limited`` and a ``retry_after_ms`` hint).
+It lives below the middlebox and the stub (neither imports the other).  Frame: ``version (1) || type
+(1) || body length (u16, big-endian) || body``; bodies are fixed-size except REJECTED.  Version 2 added
+RATE_LIMITED (type 7, decoded as :class:`RateLimited`, a :class:`Rejected` with reason
+``rate_limited`` and a ``retry_after_ms`` hint); version 3 answers an accepted ANNOUNCE with ANNOUNCED
+(type 8: the enforcement mode and the deadlines the middlebox applies, SPEC §7), so the client
+follows the operator's mode without configuration.
 :func:`from_wire` checks every field and bound (:class:`MessageRejected`, an
 :class:`~zkmb.errors.InvalidInput`); proof points are validated by :meth:`Proof.from_bytes`
 (on the curve, in the subgroup, canonical).
@@ -21,8 +24,11 @@ __all__ = [
     "HEADER_LEN",
     "MAX_BODY",
     "VERSION",
+    "ASYNC",
+    "STRICT",
     "Accepted",
     "Announce",
+    "Announced",
     "CoMsg",
     "MessageRejected",
     "PadMsg",
@@ -35,7 +41,7 @@ __all__ = [
     "to_wire",
 ]
 
-VERSION = 2
+VERSION = 3
 HEADER_LEN = 4
 MAX_BODY = 512
 MAX_REASON = 200
@@ -43,6 +49,10 @@ MAX_RETRY_MS = (1 << 32) - 1
 RATE_LIMITED = "rate_limited"
 """The reason of every :class:`RateLimited` answer (a fixed code clients can match)."""
 T_ANNOUNCE, T_CO, T_PAD, T_Q, T_ACCEPTED, T_REJECTED, T_RATE_LIMITED = 1, 2, 3, 4, 5, 6, 7
+T_ANNOUNCED = 8
+STRICT, ASYNC = "strict", "async"
+_MODE_CODES = {STRICT: 0, ASYNC: 1}
+_CODE_MODES = {v: k for k, v in _MODE_CODES.items()}
 _KIND_CODES = {"co": T_CO, "pad": T_PAD, "q": T_Q, "announce": T_ANNOUNCE}
 _CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
 
@@ -88,6 +98,24 @@ class Accepted:
 
 
 @dataclass(frozen=True)
+class Announced:
+    """The answer to an accepted ANNOUNCE: how the middlebox enforces this connection (SPEC §7).
+
+    ``mode`` is :data:`STRICT` (records held until their proofs are accepted) or :data:`ASYNC`
+    (records forwarded at once, proofs due afterwards); ``co_deadline_ms`` after the client Finished
+    the CO must be accepted; ``record_deadline_ms`` after a record's arrival (async: or the CO's
+    acceptance, whichever is later) its proofs must be; ``max_before_co`` records may be sent before
+    the CO is accepted (async; 0 in strict mode); PAD proofs are taken for ``n`` up to
+    ``pad_window`` past the lowest unverified record."""
+
+    mode: str = STRICT
+    co_deadline_ms: int = 20_000
+    record_deadline_ms: int = 2_000
+    max_before_co: int = 0
+    pad_window: int = 64
+
+
+@dataclass(frozen=True)
 class Rejected:
     kind: str
     n: int = 0
@@ -107,7 +135,7 @@ class RateLimited(Rejected):
     retry_after_ms: int = 0
 
 
-Message = Announce | CoMsg | PadMsg | QMsg | Accepted | Rejected
+Message = Announce | Announced | CoMsg | PadMsg | QMsg | Accepted | Rejected
 
 
 def _addr(host: str, port: int) -> bytes:
@@ -152,6 +180,24 @@ def to_wire(msg: Message) -> bytes:
         typ, body = T_Q, _u64(msg.n) + msg.proof.to_bytes()
     elif isinstance(msg, Accepted):
         typ, body = T_ACCEPTED, _ref(msg.kind, msg.n, msg.j)
+    elif isinstance(msg, Announced):
+        if msg.mode not in _MODE_CODES:
+            raise MessageRejected(f"unknown enforcement mode {msg.mode!r}")
+        fields = (msg.co_deadline_ms, msg.record_deadline_ms, msg.max_before_co, msg.pad_window)
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in fields):
+            raise MessageRejected("ANNOUNCED fields are integers")
+        if not (0 < msg.co_deadline_ms < 1 << 32 and 0 < msg.record_deadline_ms < 1 << 32):
+            raise MessageRejected("deadline out of range")
+        if not (0 <= msg.max_before_co < 1 << 16 and 0 <= msg.pad_window < 1 << 16):
+            raise MessageRejected("ANNOUNCED bound out of range")
+        typ = T_ANNOUNCED
+        body = (
+            bytes([_MODE_CODES[msg.mode]])
+            + msg.co_deadline_ms.to_bytes(4, "big")
+            + msg.record_deadline_ms.to_bytes(4, "big")
+            + msg.max_before_co.to_bytes(2, "big")
+            + msg.pad_window.to_bytes(2, "big")
+        )
     elif isinstance(msg, RateLimited):
         retry = msg.retry_after_ms
         if not isinstance(retry, int) or isinstance(retry, bool) or not 0 <= retry <= MAX_RETRY_MS:
@@ -175,7 +221,7 @@ def split_frame(buf: bytes | bytearray) -> tuple[int, int] | None:
         return None
     if buf[0] != VERSION:
         raise MessageRejected(f"protocol version {buf[0]}, this middlebox speaks {VERSION}")
-    if not T_ANNOUNCE <= buf[1] <= T_RATE_LIMITED:
+    if not T_ANNOUNCE <= buf[1] <= T_ANNOUNCED:
         raise MessageRejected(f"unknown message type {buf[1]}")
     n = int.from_bytes(buf[2:4], "big")
     if n > MAX_BODY:
@@ -262,6 +308,14 @@ def from_wire(frame: bytes) -> Message:
         msg = QMsg(b.u(8), b.proof())
     elif typ == T_ACCEPTED:
         msg = Accepted(*b.ref())
+    elif typ == T_ANNOUNCED:
+        code = b.u(1)
+        if code not in _CODE_MODES:
+            raise MessageRejected(f"unknown enforcement mode {code}")
+        co_ms, rec_ms, before, window = b.u(4), b.u(4), b.u(2), b.u(2)
+        if co_ms == 0 or rec_ms == 0:
+            raise MessageRejected("deadline out of range")
+        msg = Announced(_CODE_MODES[code], co_ms, rec_ms, before, window)
     elif typ == T_RATE_LIMITED:
         kind, n, j = b.ref()
         msg = RateLimited(kind, n, j, RATE_LIMITED, b.u(4))

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from zkmb.middlebox.messages import (
+
+from zkmb.algebra.params import G1_GEN, G2_GEN, R
+from zkmb.groth16.proof import Proof
+from zkmb.proofchannel import (
+    ASYNC,
     MAX_BODY,
+    STRICT,
     VERSION,
     Accepted,
     Announce,
+    Announced,
     CoMsg,
     MessageRejected,
     PadMsg,
@@ -19,9 +25,6 @@ from zkmb.middlebox.messages import (
     split_frame,
     to_wire,
 )
-
-from zkmb.algebra.params import G1_GEN, G2_GEN, R
-from zkmb.groth16.proof import Proof
 
 PROOF = Proof.from_canonical(G1_GEN, G2_GEN, G1_GEN)
 
@@ -35,6 +38,9 @@ MESSAGES = [
     Rejected("pad", 5, 2, "proof does not verify"),
     RateLimited("q", 2**64 - 1, 0, retry_after_ms=2**32 - 1),
     RateLimited("announce"),
+    Announced(),
+    Announced(ASYNC, 20_000, 3_000, 8, 64),
+    Announced(STRICT, 2**32 - 1, 1, 2**16 - 1, 0),
 ]
 
 
@@ -69,7 +75,9 @@ def test_bad_fields():
     with pytest.raises(MessageRejected):
         split_frame(b"\x01\x02\x00\x00")  # another version (1: before RATE_LIMITED)
     with pytest.raises(MessageRejected):
-        split_frame(bytes([VERSION, 8, 0, 0]))  # unknown type
+        split_frame(bytes([VERSION, 9, 0, 0]))  # unknown type
+    with pytest.raises(MessageRejected):
+        split_frame(b"\x02\x02\x00\x00")  # version 2: no ANNOUNCED, the stub would not learn the mode
     with pytest.raises(MessageRejected):
         split_frame(bytes([VERSION, 2]) + (MAX_BODY + 1).to_bytes(2, "big"))
     ann = bytearray(to_wire(MESSAGES[0]))
@@ -87,7 +95,7 @@ def test_bad_fields():
 
 
 def test_rate_limited_fields_and_peek_ref():
-    assert VERSION == 2
+    assert VERSION == 3
     with pytest.raises(MessageRejected):
         to_wire(RateLimited("q", 1, 0, retry_after_ms=2**32))
     rl = from_wire(to_wire(RateLimited("pad", 3, 4, retry_after_ms=7)))
@@ -96,3 +104,25 @@ def test_rate_limited_fields_and_peek_ref():
         kind = {"Announce": "announce", "CoMsg": "co", "PadMsg": "pad", "QMsg": "q"}[type(msg).__name__]
         assert peek_ref(to_wire(msg)) == (kind, getattr(msg, "n", 0), getattr(msg, "j", 0))
     assert peek_ref(b"\x02\x04\x00") == ("q", 0, 0)  # truncated: no crash
+
+
+def test_announced_fields():
+    for bad in (
+        Announced("lenient"),
+        Announced(STRICT, 0),
+        Announced(STRICT, 1, 0),
+        Announced(STRICT, 1 << 32),
+        Announced(ASYNC, 1, 1, 1 << 16),
+        Announced(ASYNC, 1, 1, 1, -1),
+        Announced(ASYNC, 1.5),
+    ):
+        with pytest.raises(MessageRejected):
+            to_wire(bad)
+    wire = bytearray(to_wire(Announced(ASYNC, 20_000, 3_000, 8, 64)))
+    wire[4] = 7  # mode code
+    with pytest.raises(MessageRejected):
+        from_wire(bytes(wire))
+    wire = bytearray(to_wire(Announced(ASYNC, 20_000, 3_000, 8, 64)))
+    wire[5:9] = bytes(4)  # a zero CO deadline
+    with pytest.raises(MessageRejected):
+        from_wire(bytes(wire))

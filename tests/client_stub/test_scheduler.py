@@ -1,0 +1,173 @@
+"""The stub's proving pool: priorities between steps, cancellation, errors, parallel steps."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+
+import pytest
+from zkmb.client_stub.scheduler import AHEAD, OPENING, QUERY, URGENT, ProvingPool, blocking_job
+
+
+def _job(log: list, name: str, stages: int = 2, width: int = 1, dt: float = 0.02, result=None):
+    def gen():
+        for s in range(stages):
+            yield [lambda s=s, i=i: (time.sleep(dt), log.append((name, s, i))) for i in range(width)]
+        return result if result is not None else name
+
+    return gen()
+
+
+def test_result_and_parallel_steps():
+    """The steps of one stage run at once on the workers; stages run in order."""
+    pool = ProvingPool(workers=2)
+    lock, now, peak, order = threading.Lock(), [0], [0], []
+
+    def step(s: int) -> None:
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+            order.append(s)
+        time.sleep(0.1)
+        with lock:
+            now[0] -= 1
+
+    def gen():
+        for s in range(3):
+            yield [lambda s=s: step(s), lambda s=s: step(s)]
+        return "q"
+
+    assert pool.submit(QUERY, gen()).future.result(10) == "q"
+    assert peak[0] == 2 and order == [0, 0, 1, 1, 2, 2]
+    pool.shutdown()
+
+
+def test_priority_between_steps():
+    """A query submitted while a long look-ahead job runs starts at the next step boundary."""
+    pool = ProvingPool(workers=1)
+    log: list = []
+    bg = pool.submit(AHEAD, _job(log, "pad", stages=10, dt=0.03))
+    time.sleep(0.05)
+    q = pool.submit(QUERY, _job(log, "q", stages=2, dt=0.01))
+    q.future.result(10)
+    bg.future.result(10)
+    order = [name for name, _, _ in log]
+    first_q = order.index("q")
+    assert first_q <= 3 and order[first_q : first_q + 2] == ["q", "q"]
+
+
+def test_priority_change_and_order_within_priority():
+    pool = ProvingPool(workers=1)
+    log: list = []
+    gate = threading.Event()
+    blocker = pool.submit(URGENT, blocking_job(gate.wait, 5))
+    a = pool.submit(AHEAD, _job(log, "a", stages=1))
+    b = pool.submit(AHEAD, _job(log, "b", stages=1))
+    c = pool.submit(OPENING, _job(log, "c", stages=1))
+    b.set_priority(URGENT)  # a look-ahead job a query now needs
+    gate.set()
+    for j in (blocker, a, b, c):
+        j.future.result(10)
+    assert [x[0] for x in log] == ["b", "c", "a"]
+    pool.shutdown()
+
+
+def test_cancel_drops_queued_steps():
+    pool = ProvingPool(workers=1)
+    log: list = []
+    job = pool.submit(OPENING, _job(log, "co", stages=20, dt=0.02))
+    time.sleep(0.05)
+    job.cancel()
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.future.result(5)  # at once, not after the running step
+    time.sleep(0.05)  # the step that was running ends
+    n = len(log)
+    time.sleep(0.1)
+    assert len(log) == n and n < 6  # nothing started after the cancel
+    # cancelling through the future does the same
+    job2 = pool.submit(OPENING, _job(log, "co2", stages=20, dt=0.02))
+    time.sleep(0.03)
+    job2.future.cancel() or job2.cancel()
+    time.sleep(0.1)
+    assert sum(1 for x in log if x[0] == "co2") < 5
+    q = pool.submit(QUERY, _job(log, "q", stages=1))
+    assert q.future.result(5) == "q"  # the pool goes on
+    pool.shutdown()
+
+
+def test_step_error_ends_the_job_with_it():
+    pool = ProvingPool(workers=2)
+
+    def gen():
+        yield [lambda: time.sleep(0.05), lambda: 1 / 0]
+        yield [lambda: pytest.fail("the next stage must not run")]
+
+    job = pool.submit(QUERY, gen())
+    with pytest.raises(ZeroDivisionError):
+        job.future.result(5)
+
+    def bad():
+        raise ValueError("in the generator")
+        yield []
+
+    with pytest.raises(ValueError):
+        pool.submit(QUERY, bad()).future.result(5)
+    pool.shutdown()
+
+
+def test_shutdown_cancels_everything():
+    pool = ProvingPool(workers=1)
+    log: list = []
+    jobs = [pool.submit(AHEAD, _job(log, f"j{i}", stages=5, dt=0.02)) for i in range(5)]
+    time.sleep(0.03)
+    pool.shutdown()
+    for j in jobs:
+        assert j.future.done()
+    with pytest.raises(Exception):  # noqa: B017 - ZkmbError: shut down
+        pool.submit(QUERY, _job(log, "late"))
+
+
+def test_steps_run_with_one_numba_thread():
+    import numba
+
+    pool = ProvingPool(workers=2)
+    job = pool.submit(QUERY, blocking_job(numba.get_num_threads))
+    assert job.future.result(5) == 1
+    pool.shutdown()
+
+
+def test_real_proof_steps_equal_prove():
+    """A Groth16 proof run as pool steps equals prove() for the same blinders."""
+    from zkmb.groth16.prover import ProofPlan, prove
+    from zkmb.groth16.setup import setup
+    from zkmb.r1cs import Circuit, Public, Secret, compile
+
+    class Mul(Circuit):
+        x = Public()
+        y = Secret()
+        z = Secret()
+
+        def define(self, api):
+            acc = self.y
+            for _ in range(3000):
+                acc = api.mul(acc, self.z)
+            api.assert_equal(acc, self.x)
+
+    cs = compile(Mul())
+    y, z = 3, 5
+    pk, vk = setup(cs)
+    from zkmb.algebra.params import R
+
+    w = cs.solve({"x": y * pow(z, 3000, R) % R, "y": y, "z": z})
+
+    def gen():
+        plan = ProofPlan(pk, w, r=11, s=13, split=3)
+        for stage in plan.stages:
+            yield [st.run for st in stage]
+        return plan.finish()
+
+    pool = ProvingPool(workers=2)
+    got = pool.submit(QUERY, gen()).future.result(60)
+    assert got.to_bytes() == prove(pk, w, r=11, s=13).to_bytes()
+    pool.shutdown()
