@@ -69,6 +69,7 @@ from zkmb.proofchannel import (
 )
 from zkmb.tls import DnsResponse, DotConnection, HandshakeComplete, TlsClientConfig
 from zkmb.tls.dot import ReconnectRequired
+from zkmb.tls.errors import TruncatedStream
 from zkmb.tls.records import SUITES_BY_NAME
 
 from .listener import Question, UpstreamError
@@ -484,7 +485,14 @@ class ProvedConnection:
         try:
             while True:
                 data = await reader.read(65536)
-                events = self.conn.receive_data(data) if data else self.conn.receive_eof()
+                if not data:
+                    self._on_eof()
+                    return
+                try:
+                    events = self.conn.receive_data(data)
+                except TruncatedStream:  # a close_notify while queries were outstanding: the peer closed
+                    self._on_eof()
+                    return
                 self._flush()  # the Finished after the handshake; nothing else is ever queued here
                 for ev in events:
                     if isinstance(ev, HandshakeComplete):
@@ -500,14 +508,22 @@ class ProvedConnection:
                     elif isinstance(ev, ReconnectRequired):
                         self.fail("resolver asked for a KeyUpdate or a certificate: reconnecting")
                         return
-                if not data or self.conn.closed:
-                    self.closed_by_resolver = not self._responses
-                    self.fail("the resolver (or the middlebox) closed the DoT connection")
+                if self.conn.closed:
+                    self._on_eof()
                     return
         except asyncio.CancelledError:
             pass
         except Exception as e:  # noqa: BLE001 - any read error ends this connection only
             self.fail(f"DoT connection error: {e}")
+
+    def _on_eof(self) -> None:
+        """The other end closed the DoT connection.  With no record of ours unanswered it closed an
+        unused connection (an idle time-out, measured by the pool); records not yet written (proven
+        beside the CO) do not count."""
+        unanswered = sum(1 for r in self._responses.values() if r.sent_at is not None)
+        self.closed_by_resolver = unanswered == 0
+        why = f" with {unanswered} queries unanswered" if unanswered else ""
+        self.fail(f"the resolver (or the middlebox) closed the DoT connection{why}")
 
     async def _proof_loop(self, reader: asyncio.StreamReader) -> None:
         buf = bytearray()
@@ -656,6 +672,7 @@ class ProvingUpstream:
         self._proven = asyncio.Event()
         self._warm: asyncio.Future | None = None
         self._keepalive_q: Question | None = None
+        self._opens: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -729,6 +746,10 @@ class ProvingUpstream:
                 await self._task
         for c in list(self.conns):
             c.fail("stub shutting down")
+        for t in list(self._opens):
+            t.cancel()
+        if self._opens:
+            await asyncio.gather(*self._opens, return_exceptions=True)
         if self.pool is not None:
             self.pool.shutdown()
 
@@ -839,7 +860,9 @@ class ProvingUpstream:
                 and len(live) < self._wanted()
                 and (not live or idle)
             ):
-                asyncio.ensure_future(self._open_one())
+                t = asyncio.ensure_future(self._open_one())
+                self._opens.add(t)
+                t.add_done_callback(self._opens.discard)
                 await asyncio.sleep(0)
             self._keepalives(now)
             await self._wait_change(0.5)

@@ -88,7 +88,6 @@ def prover(demo_keys, tmp_path_factory):
     proof made (numba kernels loaded), so that a test's first CO proof costs only its proving time.
     (The stub compiles a circuit on its first proof: ~12 s for CO on a busy 2-core machine, inside the
     middlebox's CO deadline.)"""
-    from zkmb.circuits.keys import compile_circuit
     from zkmb.circuits.witness import co_assignment
     from zkmb.client_stub.prover import Groth16Prover
 
@@ -97,8 +96,7 @@ def prover(demo_keys, tmp_path_factory):
     from zkmb.tls import DotClient, TlsClientConfig
 
     p = Groth16Prover.from_dir(demo_keys, sizes=(64,))
-    for name in p.keys:
-        compile_circuit(name)
+    p.warm()
     cert, key = write_pair(tmp_path_factory.mktemp("warm-up"), *make_self_signed())
     with BackgroundResolver(Responder(static={}), make_server_context(cert, key)) as r:
         with DotClient("127.0.0.1", r.port, TlsClientConfig("127.0.0.1", cafile=str(cert)), timeout=10) as c:

@@ -145,8 +145,7 @@ def zkmb_query(
 class MiddleboxProcess:
     """A real ``zkmb middlebox`` in relay mode in front of ``upstream`` (``--mode strict|async``), with the
     demo keys and the interop policy; its ports are read from its log.  ``extra`` adds arguments;
-    ``co_deadline`` (seconds) replaces SPEC §2's [20 s] for a busy test machine
-    (:mod:`tests.interop.middlebox_main`; the command has no option for it)."""
+    ``co_deadline`` (seconds, ``--co-deadline``) replaces SPEC §2's [20 s] where a test needs it."""
 
     def __init__(
         self,
@@ -179,12 +178,9 @@ class MiddleboxProcess:
 
     def start(self) -> MiddleboxProcess:
         host, port = self.upstream
-        if self.co_deadline is None:
-            cmd = [sys.executable, "-m", "zkmb.cli"]
-        else:
-            cmd = [sys.executable, "-m", "tests.interop.middlebox_main"]
-            cmd += ["--co-deadline", str(self.co_deadline), "--"]
-        cmd += ["middlebox", "--listen", "127.0.0.1:0"]
+        cmd = [sys.executable, "-m", "zkmb.cli", "middlebox", "--listen", "127.0.0.1:0"]
+        if self.co_deadline is not None:
+            cmd += ["--co-deadline", str(self.co_deadline)]
         cmd += ["--proof-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--upstream", f"{host}:{port}"]
         cmd += ["--keys", str(self.key_dir), "--key-check", "manifest", "--policy", str(self.policy_file)]
         cmd += ["--mode", self.mode, *self.extra]
@@ -303,15 +299,25 @@ class StubRun:
     responses: list
     timings: dict
     stats: object
+    mode: str | None = None
+    """The enforcement mode the middlebox announced to the stub."""
 
 
 async def ask_through_stub(
-    mb: MiddleboxProcess, daemon: ResolverDaemon, prover, policy, questions, *, pause: float = 0.0, **kw
+    mb: MiddleboxProcess,
+    daemon: ResolverDaemon,
+    prover,
+    policy,
+    questions,
+    *,
+    pause: float = 0.0,
+    settle: float = 0.0,
+    **kw,
 ) -> StubRun:
     """Start the stub through ``mb`` to ``daemon`` and ask ``questions`` one after the other:
     ``(name, type, transport)`` with transport ``udp`` or ``tcp`` (a > 1,200-byte answer needs TCP);
-    ``pause`` seconds between them (e.g. past the resolver's idle time-out).  ``kw`` goes to
-    :func:`running_stub`."""
+    ``pause`` seconds between them (e.g. past the resolver's idle time-out); then up to ``settle``
+    seconds for proofs still on their way (async mode).  ``kw`` goes to :func:`running_stub`."""
     import asyncio
 
     import dns.asyncquery
@@ -328,7 +334,10 @@ async def ask_through_stub(
             else:
                 r = await dns.asyncquery.udp(q, "127.0.0.1", port=udp, timeout=180)
             out.append(r)
-        return StubRun(out, {k: list(v) for k, v in up.timings.items()}, lst.stats)
+        deadline = asyncio.get_running_loop().time() + settle
+        while any(c._unproven for c in up.conns) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        return StubRun(out, {k: list(v) for k, v in up.timings.items()}, lst.stats, up.mode)
 
 
 def diagnose(run: StubRun, mb: MiddleboxProcess, daemon: ResolverDaemon) -> str:
