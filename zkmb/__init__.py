@@ -10,8 +10,8 @@ import os as _os
 # before the OpenMP runtime loads (at the first parallel kernel); a user's own setting is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ._numba_cache import configure as _configure_numba_cache  # noqa: E402
 from ._malloc import configure as _configure_malloc  # noqa: E402
+from ._numba_cache import configure as _configure_numba_cache  # noqa: E402
 
 __version__ = "0.1.0"
 
