@@ -214,3 +214,72 @@ def test_same_public_api():
     ref_api = set(rc.__all__) | set(rm.__all__)
     assert fast_api - ref_api == {"bench_inputs_g1", "bench_inputs_g2"}  # benchmark helpers, fast only
     assert ref_api <= fast_api
+
+
+G2_COFACTOR_PRIMES = (10069, 5864401, 1875725156269, 197620364512881247228717050342013327560683201906968909)
+
+
+def _probable_prime(n: int) -> bool:
+    """Miller-Rabin with 20 fixed bases (a composite passes with probability < 4^-20)."""
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for a in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71):
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def test_g2_subgroup_check_is_exact():
+    """Why the El Housni-Guillevic-Piellard test in the kernels (f(Q) = [x+1]Q + psi([x]Q) + psi^2([x]Q)
+    - psi^3([2x]Q) = O) decides G2 membership exactly: #E'(Fq2) = r h with h = 2p - r square-free (four
+    distinct primes, none r), so E'(Fq2) is cyclic; f vanishes on G2 (psi = [6x^2] there), and on the
+    order-h part H it is multiplication by one integer g.  A generator of H mapped to a point of order h
+    means g is a unit mod h: f(Q) = O only for Q in G2.  (py_ecc arithmetic, independent of the kernels.)"""
+    from zkmb.algebra.kernels.curve import PSI_X, PSI_Y
+    from zkmb.algebra.params import BN_X
+
+    from .curve_oracle import G2_COFACTOR as H
+
+    prod = 1
+    for ell in G2_COFACTOR_PRIMES:
+        assert _probable_prime(ell) and ell != R
+        prod *= ell
+    assert prod == H
+    # psi constants as py_ecc Fq2 elements (the kernels hold them in Montgomery form)
+    rinv = pow(1 << 256, -1, P)
+
+    def from_mont(c):
+        return bn.FQ2([sum(int(v) << (64 * i) for i, v in enumerate(limbs)) * rinv % P for limbs in c])
+
+    cx, cy = from_mont(PSI_X), from_mont(PSI_Y)
+
+    def psi(q):
+        if bn.is_inf(q):
+            return q
+        x, y = bn.normalize(q)
+        conj = lambda a: bn.FQ2([a.coeffs[0], -a.coeffs[1]])  # noqa: E731
+        return (conj(x) * cx, conj(y) * cy, bn.FQ2.one())
+
+    def f(q):
+        xq = bn.multiply(q, BN_X)
+        lhs = bn.add(bn.add(bn.add(xq, q), psi(xq)), psi(psi(xq)))
+        return bn.add(bn.multiply(psi(psi(psi(xq))), 2), bn.neg(lhs))
+
+    def order_is(q, n: int, primes) -> bool:
+        return bn.is_inf(bn.multiply(q, n)) and all(not bn.is_inf(bn.multiply(q, n // ell)) for ell in primes)
+
+    assert bn.is_inf(f(bn.G2)) and bn.is_inf(f(bn.multiply(bn.G2, 12345)))
+    gen = next(
+        g
+        for g in (bn.multiply(G2.pe(p), R) for p in G2.twist_points_outside_g2(count=8, seed=3))
+        if order_is(g, H, G2_COFACTOR_PRIMES)
+    )
+    assert order_is(f(gen), H, G2_COFACTOR_PRIMES)

@@ -121,8 +121,8 @@ def _g2_in_subgroup(pt: tuple[tuple[int, int], tuple[int, int]]) -> bool:
     """Whether an affine point already known to be on the twist lies in G2 (order r).
 
     The one place G2 subgroup membership is decided for decoding: the fast backend's numba check
-    (psi(Q) == [6x^2] Q, about 0.1 ms with the conversion); the tests hold it against py_ecc's
-    [r] Q == O."""
+    ([x+1]Q + psi([x]Q) + psi^2([x]Q) == psi^3([2x]Q), about 0.1 ms with the conversion); the tests hold
+    it against py_ecc's [r] Q == O."""
     with numba_threads(1):  # one point: a parallel region would only add latency
         return bool(fast_curves.g2_in_subgroup(fast_curves.g2_from_affine([pt]))[0])
 

@@ -254,7 +254,8 @@ def g2_is_on_curve(v: G2Vec) -> np.ndarray:
 
 
 def g2_in_subgroup(v: G2Vec) -> np.ndarray:
-    """Per point: on the twist and in G2 (checked as psi(Q) == [6 x^2] Q, equivalent to [r] Q = O)."""
+    """Per point: on the twist and in G2 (exact: [x+1]Q + psi([x]Q) + psi^2([x]Q) == psi^3([2x]Q) for the BN
+    seed x, equivalent to [r] Q = O; ~50 us per point on one core)."""
     return _status(_G2, v) == 0
 
 
