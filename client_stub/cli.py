@@ -30,6 +30,10 @@ def _cmd_stub(args: argparse.Namespace) -> int:
     relay, proof = _hostport(args.relay, "--relay"), _hostport(args.proof, "--proof")  # before any loading
     if args.bootstrap and (args.policy or args.keys):
         raise SystemExit("zkmb stub: --bootstrap replaces --policy/--keys; give one or the other")
+    for option, path, want_dir in (("--keys", args.keys, True), ("--policy", args.policy, False)):
+        # now, not after minutes of key checks
+        if path and not (os.path.isdir(path) if want_dir else os.path.isfile(path)):
+            raise SystemExit(f"zkmb stub: {option} {path}: no such {'directory' if want_dir else 'file'}")
     if args.bootstrap:
         from .bootstrap import bootstrap
         from .prover import circuit_names

@@ -18,11 +18,10 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import socket
 import ssl
 import statistics
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import dns.rcode
 import dns.rdatatype
 
 from zkmb.errors import InvalidInput
+from zkmb.progress import Ticker
 
 __all__ = [
     "DEMO_CIRCUITS",
@@ -98,10 +98,17 @@ def _digest_files(paths: Sequence[Path]) -> dict[str, str]:
     return out
 
 
-def prepare_policy(state_dir: str | os.PathLike, blocklist_dir: str | os.PathLike, out: Out = _say):
+def prepare_policy(
+    state_dir: str | os.PathLike,
+    blocklist_dir: str | os.PathLike,
+    out: Out = _say,
+    *,
+    ticker: Ticker | None = None,
+):
     """The policy of ``blocklist_dir`` (``domains.txt`` as listed, ``subtree-rules.txt`` as subtree
     rules), written to ``state_dir/policy.zkmbp`` with its tree cached; rebuilt only when the inputs
-    change.  Loading always re-checks the root (:func:`zkmb.policy.load_policy`)."""
+    change.  Loading always re-checks the root (:func:`zkmb.policy.load_policy`).  With ``ticker``
+    the build (10-20 s) is shown as it runs."""
     from zkmb.policy import build_policy, load_policy
     from zkmb.policy.policyfile import cache_policy
 
@@ -115,9 +122,17 @@ def prepare_policy(state_dir: str | os.PathLike, blocklist_dir: str | os.PathLik
             policy = load_policy(policy_path, cache_dir=str(cache_dir))
             out(f"  policy: {len(policy):,} rules from the state dir ({time.perf_counter() - t0:.1f} s)")
             return policy
-    out(f"  policy: building from {src} (first run, ~10-20 s) ...")
+    label = f"policy: building from {src} (first run, ~10-20 s)"
+    if ticker is not None:
+        ticker.start(label)
+    else:
+        out(f"  {label} ...")
     t0 = time.perf_counter()
-    policy, report, _ = build_policy([(inputs[0], "auto"), (inputs[1], "subtree")])
+    try:
+        policy, report, _ = build_policy([(inputs[0], "auto"), (inputs[1], "subtree")])
+    finally:
+        if ticker is not None:
+            ticker.done(f"policy: built ({time.perf_counter() - t0:.1f} s)")
     bad = len(report.invalid) + len(report.unsupported)
     state.mkdir(parents=True, exist_ok=True)
     policy.write(policy_path)
@@ -128,41 +143,6 @@ def prepare_policy(state_dir: str | os.PathLike, blocklist_dir: str | os.PathLik
         f"({time.perf_counter() - t0:.1f} s{f', {bad} rules not taken' if bad else ''})"
     )
     return policy
-
-
-class _Ticker:
-    """Rewrites one status line every second on a terminal (plain lines otherwise)."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self._label = ""
-        self._since = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, label: str) -> None:
-        self._label, self._since = label, time.perf_counter()
-        if self.tty and self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        elif not self.tty:
-            print(f"  {label} ...", file=self.stream, flush=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            if self._label:
-                elapsed = time.perf_counter() - self._since
-                print(f"\r  {self._label} ... {elapsed:4.0f} s", end="", file=self.stream, flush=True)
-
-    def done(self, text: str) -> None:
-        self._label = ""
-        print(("\r\x1b[K" if self.tty else "") + f"  {text}", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2)
 
 
 def prepare_keys(
@@ -181,7 +161,7 @@ def prepare_keys(
     from zkmb.circuits.keys import generate_keys, verify_key_dir
 
     key_dir = Path(state_dir) / "keys"
-    ticker = _Ticker()
+    ticker = Ticker()
     hint = {"co_chacha20": " (CO: ~35-60 s on a 2-core machine, once)"}
 
     def progress(name: str, step: str, elapsed: float) -> None:
@@ -338,6 +318,8 @@ class DemoResult:
     """Resolver queries and relay connections that the blocked query caused (must be 0)."""
     stub_s: list[float] = field(default_factory=list)
     direct_s: list[float] = field(default_factory=list)
+    timed_names: list[str] = field(default_factory=list)
+    """The names of ``stub_s`` / ``direct_s`` (one query each)."""
 
     @property
     def allowed_ok(self) -> bool:
@@ -386,6 +368,7 @@ async def run_demo(
         blocked_sent=sum(a - b for a, b in zip(after, before, strict=True)),
         stub_s=stub_s,
         direct_s=direct_s,
+        timed_names=list(names),
     )
     return res
 
@@ -403,11 +386,14 @@ def _report(res: DemoResult, allowed: str, blocked: str, out: Out) -> None:
         f"verification, PAD and Q proofs{co})"
     )
     if res.stub_s and res.direct_s:
+        out("       added latency per query (via the stub with proofs vs straight to the resolver over DoT):")
+        names = res.timed_names or [f"query {i + 1}" for i in range(len(res.stub_s))]
+        for name, s, d in zip(names, res.stub_s, res.direct_s, strict=False):
+            out(f"         {name:<18} {s * 1000:6.0f} ms vs {d * 1000:5.1f} ms: +{(s - d) * 1000:.0f} ms")
         s, d = statistics.median(res.stub_s), statistics.median(res.direct_s)
         out(
-            f"       later queries (median of {len(res.stub_s)} distinct names): {s * 1000:.0f} ms "
-            f"via the stub with proofs vs {d * 1000:.1f} ms straight to the resolver over DoT: "
-            f"+{(s - d) * 1000:.0f} ms added"
+            f"       median of {len(res.stub_s)} distinct names: {s * 1000:.0f} ms vs {d * 1000:.1f} ms: "
+            f"+{(s - d) * 1000:.0f} ms added per query"
         )
     out(
         f"[{mark[res.blocked_ok]}] {blocked} A -> {dns.rcode.to_text(res.blocked_rcode)}, "
@@ -429,7 +415,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _say(f"zkmb demo — everything on 127.0.0.1, state in {state}")
     _say("setup:")
     cert, key = ensure_certificate(state)
-    policy = prepare_policy(state, blocklists)
+    with Ticker() as ticker:
+        policy = prepare_policy(state, blocklists, ticker=ticker)
     from zkmb.policy import check_name
 
     if check_name(policy, args.blocked) is None:
@@ -440,6 +427,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     key_dir = prepare_keys(state)
 
     async def main() -> DemoResult:
+        # SIGTERM unwinds like Ctrl-C: the stack below is closed (resolver, middlebox, stub) before exit
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
         _say("starting: DoT resolver, middlebox (relay mode, real verification), stub ...")
         async with DemoStack(policy, key_dir, cert, key) as stack:
             _say(
@@ -449,7 +438,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             _say(f"querying {args.allowed} (the first query waits for the proved connection: CO ~5-20 s) ...")
             return await run_demo(stack, args.allowed, args.blocked)
 
-    res = asyncio.run(main())
+    try:
+        res = asyncio.run(main())
+    except asyncio.CancelledError:  # SIGTERM (Ctrl-C raises KeyboardInterrupt itself)
+        from zkmb.cli import Terminated
+
+        raise Terminated() from None
     _report(res, args.allowed, args.blocked, _say)
     _say("")
     _say("demo: OK" if res.ok else "demo: FAILED")

@@ -31,6 +31,36 @@ def parse_hostport(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _check_addresses(args: argparse.Namespace, *, bridge: bool) -> None:
+    """Every HOST:PORT option parsed and its host resolved now, so a typo is one clear line before the
+    keys are loaded, and every port to listen on tried (binding can still fail later: a race)."""
+    import socket
+
+    options = [("--proof-listen", args.proof_listen)]
+    if not bridge:
+        options += [("--listen", args.listen), ("--upstream", args.upstream)]
+    options += [("--publish", getattr(args, "publish", None)), ("--metrics", getattr(args, "metrics", None))]
+    for option, value in options:
+        if not value:
+            continue
+        try:
+            host, port = parse_hostport(value)
+        except InvalidInput as e:
+            raise InvalidInput(f"{option}: {e}") from None
+        try:
+            family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        except (OSError, UnicodeError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            raise InvalidInput(f"{option} {value}: cannot resolve {host!r}: {reason}") from None
+        if option != "--upstream" and port != 0:  # a port taken: bind as asyncio will (SO_REUSEADDR)
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(addr)
+                except OSError as e:
+                    raise InvalidInput(f"{option} {value}: cannot listen: {e.strerror or e}") from None
+
+
 @dataclass(frozen=True)
 class BridgeSpec:
     """What a spawned bridge child needs to build its own verifier (picklable; no keys in it)."""
@@ -68,7 +98,7 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
     from .metrics import Metrics
     from .publish import HttpServer, Publisher
     from .relay import Middlebox, announced_for
-    from .verifier import PolicyRoots, Verifier
+    from .verifier import SUITES, PolicyRoots, Verifier, enforceable_suites
     from .workers import VerifyPool
 
     bridge_queue = getattr(args, "bridge", None)
@@ -80,6 +110,18 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
                 "DoT to any other address is cut at its first packet"
             )
         resolvers = resolver_set(args.allow)
+    elif not args.listen or not args.upstream:
+        raise InvalidInput("relay mode needs --listen and --upstream (or use --bridge QUEUE)")
+    _check_addresses(args, bridge=bridge_queue is not None)  # before the keys and policy: seconds
+    suites, why = enforceable_suites(args.keys)
+    if why is not None:
+        raise InvalidInput(why)
+    incomplete = [s for s in SUITES if s not in suites]
+    if incomplete:
+        log.warning(
+            "no keys for suite(s) %s: connections that negotiate them are cut (they cannot be proved)",
+            ",".join(incomplete),
+        )
     policy = load_policy(args.policy)
     roots = PolicyRoots(policy.root, grace=args.grace)
     verifier = Verifier.from_key_dir(args.keys, roots, against=args.key_check)
@@ -117,8 +159,6 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
             factory = functools.partial(bridge_from_spec, spec)  # called in each spawned child
             mb = MultiQueueBridge(factory, queues, roots=roots)
     else:
-        if not args.listen or not args.upstream:
-            raise InvalidInput("relay mode needs --listen and --upstream (or use --bridge QUEUE)")
         upstream = parse_hostport(args.upstream)
         allow = set(args.allow or [upstream[0]])
         if upstream[0] not in allow:
@@ -134,27 +174,37 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
         policy=policy,
         enforcement=dataclasses.asdict(announced_for(config)),
     )
-    if len(queues) > 1:
-        ports = {"proofs": await mb.start(parse_hostport(args.proof_listen))}
-    elif queues:
-        ports = {"proofs": await mb.start_bridge(queues[0], parse_hostport(args.proof_listen))}
-    else:
-        ports = dict(
-            zip(
-                ("listen", "proofs"),
-                await mb.start(parse_hostport(args.listen), parse_hostport(args.proof_listen)),
-                strict=True,
-            )
-        )
     servers = []
-    if args.publish:
-        http = HttpServer(publisher, metrics)
-        ports["publish"] = await http.start(*parse_hostport(args.publish))
-        servers.append(http)
-    if args.metrics:
-        http = HttpServer(None, metrics)
-        ports["metrics"] = await http.start(*parse_hostport(args.metrics))
-        servers.append(http)
+    try:
+        if len(queues) > 1:
+            ports = {"proofs": await mb.start(parse_hostport(args.proof_listen))}
+        elif queues:
+            ports = {"proofs": await mb.start_bridge(queues[0], parse_hostport(args.proof_listen))}
+        else:
+            ports = dict(
+                zip(
+                    ("listen", "proofs"),
+                    await mb.start(parse_hostport(args.listen), parse_hostport(args.proof_listen)),
+                    strict=True,
+                )
+            )
+        if args.publish:
+            http = HttpServer(publisher, metrics)
+            ports["publish"] = await http.start(*parse_hostport(args.publish))
+            servers.append(http)
+        if args.metrics:
+            http = HttpServer(None, metrics)
+            ports["metrics"] = await http.start(*parse_hostport(args.metrics))
+            servers.append(http)
+    except (OSError, InvalidInput) as e:  # a port taken, an address not ours, a queue already bound
+        for srv in servers:
+            await srv.close()
+        await mb.close()  # bridge children included
+        if isinstance(e, InvalidInput):
+            raise
+        from zkmb.cli import describe_os_error
+
+        raise InvalidInput(describe_os_error(e, "cannot start")) from None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
 

@@ -151,16 +151,30 @@ class HttpServer:
     def __init__(self, publisher: Publisher | None = None, metrics: Metrics | None = None):
         self.publisher, self.metrics = publisher, metrics
         self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port."""
-        self._server = await asyncio.start_server(self._handle, host, port)
+        self._server = await asyncio.start_server(self._tracked, host, port)
         return self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
+        """Stop listening and cut every open request, a download to a stalled client included (it
+        kept a stopped middlebox from exiting: its handler waited for the send buffer to drain)."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        for w in list(self._writers):
+            w.transport.abort()
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+
+    async def _tracked(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await self._handle(reader, writer)
+        finally:
+            self._writers.discard(writer)
 
     def _route(self, path: str) -> tuple[int, str, bytes | Path]:
         pub = self.publisher

@@ -168,7 +168,9 @@ class Middlebox:
         if self._proof_tasks:
             await asyncio.gather(*self._proof_tasks, return_exceptions=True)
         for s in self._servers:
-            await s.wait_closed()
+            # Python >= 3.12 waits here for every accepted connection: bounded, never a stop that hangs
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(s.wait_closed(), 2.0)
         if self.pool is not None:
             self.pool.close()
 

@@ -20,10 +20,12 @@ from zkmb.groth16.proof import Proof
 __all__ = [
     "DEFAULT_GRACE_S",
     "REGISTRY_NAMES",
+    "SUITES",
     "PolicyRoots",
     "Verifier",
     "circuit_names",
     "co_name",
+    "enforceable_suites",
     "pad_name",
     "protocol_name",
     "q_name",
@@ -83,6 +85,41 @@ def protocol_name(name: str) -> str:
 def circuit_names() -> list[str]:
     """Every middlebox circuit name."""
     return list(REGISTRY_NAMES)
+
+
+SUITES = ("chacha20", "aes128gcm")
+"""The TLS 1.3 suites a middlebox can enforce, each with its own CO and PAD keys (SPEC §3, §4)."""
+
+
+def enforceable_suites(directory: str | os.PathLike) -> tuple[list[str], str | None]:
+    """Which suites the verifying keys in ``directory`` can enforce (``co_<suite>``, ``pad_<suite>`` and
+    at least one ``q_<B>``: a flow needs all three kinds of proof), and, when that is no suite at all,
+    one line saying what is missing (None otherwise).  Only file names are looked at; the keys
+    themselves are checked when loaded."""
+    d = Path(directory)
+    if not d.is_dir():
+        return [], f"{d}: no such key directory (make the keys with `zkmb setup --keys {d}`)"
+
+    def file(name: str) -> str:
+        return f"{REGISTRY_NAMES[name]}.vk"
+
+    have = {n for n in REGISTRY_NAMES if (d / file(n)).is_file()}
+    qs = [n for n in REGISTRY_NAMES if n.startswith("q_")]
+    has_q = any(q in have for q in qs)
+    suites = [s for s in SUITES if {co_name(s), pad_name(s)} <= have and has_q]
+    if suites:
+        return suites, None
+    need = []
+    if not any({co_name(s), pad_name(s)} <= have for s in SUITES):
+        gaps = [[file(n) for n in (co_name(s), pad_name(s)) if n not in have] for s in SUITES]
+        need.append(" or ".join(f"{' and '.join(g)} ({s})" for g, s in zip(gaps, SUITES, strict=True)))
+    if not has_q:
+        need.append(f"a Q key ({' or '.join(file(q) for q in qs[:2])} ...)")
+    found = ", ".join(sorted(file(n) for n in have)) or "no verifying key"
+    return [], (
+        f"{d}: cannot enforce any suite: missing {'; and '.join(need)}; found {found} "
+        f"(make them with `zkmb setup --keys {d}`)"
+    )
 
 
 class PolicyRoots:

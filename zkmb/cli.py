@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 
 from . import __version__
@@ -152,17 +154,22 @@ def _cmd_circuits(args: argparse.Namespace) -> int:
     return 0
 
 
-def _setup_progress(total: int):
-    """A progress printer for circuits.keys.generate_keys: one stderr line per step."""
+def _setup_progress(total: int, ticker):
+    """A progress printer for circuits.keys.generate_keys: each step on ``ticker`` (a
+    :class:`zkmb.progress.Ticker`: elapsed time while it runs, CO's setup takes about a minute)."""
     seen: list[str] = []
 
     def report(name: str, step: str, elapsed: float) -> None:
         if name == "srs.bin":  # the run's shared SRS, not a circuit
-            print(f"srs.bin: {step} ({elapsed:.1f} s)", file=sys.stderr, flush=True)
-            return
-        if name not in seen:
-            seen.append(name)
-        print(f"[{len(seen)}/{total}] {name}: {step} ({elapsed:.1f} s)", file=sys.stderr, flush=True)
+            label = "srs.bin"
+        else:
+            if name not in seen:
+                seen.append(name)
+            label = f"[{len(seen)}/{total}] {name}"
+        if step in ("done", "skipped"):
+            ticker.done(f"{label}: {step} ({elapsed:.1f} s)")
+        else:
+            ticker.start(f"{label}: {step}")
 
     return report
 
@@ -171,7 +178,11 @@ def _cmd_setup_generate(args: argparse.Namespace) -> int:
     from .circuits.keys import CIRCUITS, generate_keys
 
     names = [n for n in args.circuits.split(",") if n] if args.circuits else list(CIRCUITS)
-    results = generate_keys(args.keys, names, force=args.force, progress=_setup_progress(len(names)))
+    from .progress import Ticker
+
+    with Ticker(indent="") as ticker:
+        progress = _setup_progress(len(names), ticker)
+        results = generate_keys(args.keys, names, force=args.force, progress=progress)
     for r in results:
         e = r.entry
         print(
@@ -297,17 +308,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while no service handler is installed (loading or checking keys, building a policy):
+    unwinds like Ctrl-C, so ``finally`` blocks run and spawned children are stopped."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
     except ZkmbError as e:
         print(f"zkmb: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # what the machine refused (a file, a port): one line, never a traceback
+        print(f"zkmb: error: {describe_os_error(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # Ctrl-C/SIGTERM before a service's own handler is installed
+        stopped = isinstance(e, Terminated)
+        print(f"zkmb: {'terminated' if stopped else 'interrupted'}", file=sys.stderr)
+        return 143 if stopped else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def describe_os_error(e: OSError, what: str = "") -> str:
+    """One line for an OSError: ``what``, the file names and the reason (``strerror``), never a repr."""
+    reason = e.strerror or str(e) or type(e).__name__
+    names = [str(f) for f in (e.filename, e.filename2) if f is not None]
+    where = " -> ".join(names)
+    return ": ".join(p for p in (what, where, reason) if p)
 
 
 if __name__ == "__main__":

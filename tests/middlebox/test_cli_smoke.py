@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from zkmb.circuits.keys import generate_keys
 
 from zkmb.policy.policyfile import build_policy
 
@@ -42,10 +41,14 @@ def _policy(tmp: Path, names: list[str], out: str):
 
 
 @pytest.fixture(scope="module")
-def keydir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("mbkeys")
-    generate_keys(d, ["pad_block", "q_64"])
-    return d
+def keydir() -> Path:
+    """A key set the middlebox can enforce with (CO, PAD, Q for ChaCha20): the demo's, generated on
+    first use (~1 min, CO setup); a directory without CO is refused at start."""
+    from zkmb.client_stub.demo import default_state_dir, prepare_keys
+
+    return prepare_keys(
+        default_state_dir(), ("co_chacha20", "pad_block", "q_64"), out=lambda s: None, check=False
+    )
 
 
 def test_middlebox_command_serves_and_stops(keydir, tmp_path):

@@ -62,6 +62,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     inputs: list = [_input(p, args.format) for p in args.inputs] + [(p, "subtree") for p in args.subtree]
     if not inputs:
         raise InvalidInput("no input files")
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):  # before the build, which may take minutes
+        raise InvalidInput(f"cannot write {args.output}: no directory {out_dir}")
     progress = _Progress(args.progress or sys.stderr.isatty())
     policy, report, norm = build_policy(inputs, origin=args.origin, progress=progress)
     _print_problems(report, 0 if args.show_all else 20)
@@ -69,7 +72,17 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if bad and args.strict:
         print(f"zkmb policy: --strict and {bad} rule(s) not taken: no policy written", file=sys.stderr)
         return 1
-    policy.write(args.output, provenance=not args.no_provenance)
+    if len(norm) == 0:  # a policy that blocks nothing is almost always a wrong file or format
+        names = ", ".join(p for p, _ in inputs)
+        raise InvalidInput(
+            f"no rules in {names} ({report.summary()}): no policy written; check the file and --format"
+        )
+    try:
+        policy.write(args.output, provenance=not args.no_provenance)
+    except OSError as e:
+        from ..cli import describe_os_error
+
+        raise InvalidInput(describe_os_error(e, f"cannot write {args.output}")) from None
     if not args.no_cache:
         cache_policy(policy, args.output)
     print(report.summary())

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -103,17 +104,24 @@ def _cmd_resolver(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         server = DotResolver(responder, ctx)
-        bound = await server.start(host, port)
+        try:
+            bound = await server.start(host, port)
+        except OSError as e:
+            from ..cli import describe_os_error
+
+            raise InvalidInput(describe_os_error(e, f"cannot listen on {args.listen}")) from None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # systemd and containers stop with SIGTERM
+            loop.add_signal_handler(sig, stop.set)
         print(f"zkmb resolver: DoT on {host}:{bound}, certificate {cert}", file=sys.stderr, flush=True)
         try:
-            await server.serve_forever()
+            await stop.wait()
         finally:
             await server.close()
+        print("zkmb resolver: stopped", file=sys.stderr, flush=True)
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(run())
     return 0
 
 

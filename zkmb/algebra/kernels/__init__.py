@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numba
+from numba.core import event
 
 _HERE = Path(__file__).resolve().parent
 _announced = False
@@ -38,6 +40,35 @@ def compile_notice() -> None:
         file=sys.stderr,
         flush=True,
     )
+    # then a progress line at most every 10 s while kernels compile (numba's compile events)
+    event.register("numba:compile", _CompileProgress())
+
+
+class _CompileProgress(event.Listener):
+    """Counts the kernels numba compiles (a cache miss; nested compiles count once) and says so."""
+
+    every_s = 10.0
+
+    def __init__(self) -> None:
+        self.t0 = self.last = time.perf_counter()
+        self.depth = self.done = 0
+
+    def on_start(self, ev) -> None:
+        self.depth += 1
+
+    def on_end(self, ev) -> None:
+        self.depth = max(0, self.depth - 1)
+        if self.depth:
+            return
+        self.done += 1
+        now = time.perf_counter()
+        if now - self.last >= self.every_s:
+            self.last = now
+            print(
+                f"zkmb: numba kernels: {self.done} compiled so far ({now - self.t0:.0f} s) ...",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 @contextmanager
