@@ -2,17 +2,27 @@
 
 A key directory holds, for each circuit ``NAME`` of :data:`CIRCUITS`, ``NAME.pk`` (proving key, which
 contains the verifying key) and ``NAME.vk`` (verifying key) in the format of
-:mod:`zkmb.groth16.keys` (each file carries the circuit digest), plus ``manifest.json``::
+:mod:`zkmb.groth16.keys` (each file carries the circuit digest), ``NAME.pkc`` (the same proving key in the
+compact distribution format of :mod:`zkmb.groth16.compact`: what a client downloads), ``srs.bin`` and its
+compact parts ``srs_<i>.srsc`` (:mod:`zkmb.groth16.srs`), plus ``manifest.json``::
 
     {"format": 1, "zkmb": "<version>", "circuits": {NAME: {"digest": hex, "constraints": int,
      "public": int, "wires": int, "pk_file": "NAME.pk", "pk_bytes": int, "vk_file": "NAME.vk",
-     "vk_bytes": int, "created": "YYYY-MM-DDTHH:MM:SSZ", "srs_sha256": hex}},
-     "srs": {"file": "srs.bin", "sha256": hex, "bytes": int, "g1_powers": int, "max_domain": int}}
+     "vk_bytes": int, "vk_sha256": hex, "pkc_file": "NAME.pkc", "pkc_bytes": int, "pkc_sha256": hex,
+     "created": "YYYY-MM-DDTHH:MM:SSZ", "srs_sha256": hex}},
+     "srs": {"file": "srs.bin", "sha256": hex, "bytes": int, "g1_powers": int, "g2_powers": int,
+             "max_domain": int, "parts": [{"file", "index", "start", "count", "bytes", "sha256"}]}}
 
-``srs.bin`` (:mod:`zkmb.groth16.srs`) holds the powers of the one tau that every key of a
-:func:`generate_keys` run shares; ``srs_sha256`` records which SRS each key was made with (an entry
-whose value differs from the top-level ``srs.sha256`` is stale).  :func:`verify_key_dir` checks every
-key against it (docs/setup.md, "Keys checked against an SRS").
+``srs.bin`` holds the powers of the one tau that every key of a :func:`generate_keys` run shares;
+``srs_sha256`` records which SRS each key was made with (an entry whose value differs from the top-level
+``srs.sha256`` is stale).  :func:`verify_key_dir` checks every key against it (docs/setup.md, "Keys
+checked against an SRS").  :func:`write_client_files` (called by :func:`generate_keys`) writes the
+compact files and their manifest records for a directory made before they existed.
+
+A client's key directory (``client_stub.bootstrap``) holds the served ``manifest.json``, ``NAME.vk``,
+``NAME.pkc``, the SRS parts it needs and, written by :func:`verify_key_dir` / :func:`expand_compact_keys`,
+``NAME.pk`` decompressed from ``NAME.pkc`` (its header names the compact file's SHA-256; a cache that does
+not load, or names another file, is rebuilt).
 
 :func:`load_keys` refuses a key whose digest differs from the circuit this code compiles (default) or,
 with ``against="manifest"``, from the manifest entry.  The manifest lives next to the keys, so checking
@@ -23,7 +33,9 @@ ceremony (``zkmb setup verify|contribute``) produces keys for the same digests.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import struct
 import time
@@ -36,13 +48,18 @@ from typing import Literal
 from zkmb.errors import InvalidInput
 from zkmb.r1cs import ConstraintSystem
 
+log = logging.getLogger("zkmb.keys")
+
 __all__ = [
     "CIRCUITS",
     "MANIFEST_NAME",
     "KeyMismatch",
     "SetupResult",
     "compile_circuit",
+    "expand_compact_keys",
     "generate_keys",
+    "srs_parts_for",
+    "write_client_files",
     "read_manifest_srs",
     "verify_key_dir",
     "key_file_header",
@@ -268,16 +285,126 @@ Progress = Callable[[str, str, float], None]
 ``progress("srs.bin", "setup" | "done", t)`` around the SRS)."""
 
 
-def _srs_record(path: Path, n_g1: int, max_domain: int) -> dict:
+def _srs_record(path: Path, n_g1: int, max_domain: int, n_g2: int = 2, parts: list | None = None) -> dict:
     from zkmb.groth16.srs import srs_digest
 
-    return {
+    rec = {
         "file": path.name,
         "sha256": srs_digest(path),
         "bytes": path.stat().st_size,
         "g1_powers": n_g1,
+        "g2_powers": n_g2,
         "max_domain": max_domain,
     }
+    if parts is not None:
+        rec["parts"] = parts
+    return rec
+
+
+def _sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _compact_record(pkc_path: Path, vk_path: Path, written: dict) -> dict:
+    return {
+        "pkc_file": pkc_path.name,
+        "pkc_bytes": written["bytes"],
+        "pkc_sha256": written["sha256"],
+        "vk_sha256": _sha256_file(vk_path),
+    }
+
+
+def _parts_ok(d: Path, parts) -> bool:
+    if not isinstance(parts, list) or not parts:
+        return False
+    for p in parts:
+        try:
+            path = d / Path(str(p["file"])).name
+            if not path.is_file() or path.stat().st_size != p["bytes"] or _sha256_file(path) != p["sha256"]:
+                return False
+        except (KeyError, TypeError, OSError):
+            return False
+    return True
+
+
+def write_client_files(
+    key_dir: str | os.PathLike, names: Iterable[str] | None = None, *, progress: Progress | None = None
+) -> list[str]:
+    """Make sure the directory publishes what clients download: the compact SRS parts of ``srs.bin`` and
+    ``NAME.pkc`` for each circuit of the manifest (``names``: only those), with their manifest records.
+    Files that exist and match their records are kept; others are written from ``NAME.pk`` /
+    ``srs.bin``.  Returns the names of the files written.  A directory without a current SRS is left
+    alone (its keys cannot be checked by a client anyway)."""
+    from zkmb.groth16.compact import write_compact_pk
+    from zkmb.groth16.keys import ProvingKey
+    from zkmb.groth16.srs import read_srs, write_srs_parts
+
+    d = Path(key_dir)
+    report = progress or (lambda name, step, elapsed: None)
+    manifest = read_manifest(d)
+    try:
+        rec = read_manifest_srs(d)
+    except InvalidInput:
+        return []
+    if rec is None or _current_srs(d) is None:
+        return []
+    written = []
+    if not _parts_ok(d, rec.get("parts")):
+        t0 = time.perf_counter()
+        srs = read_srs(d / SRS_NAME)
+        rec = {**rec, "parts": write_srs_parts(srs, d), "g2_powers": srs.n_g2}
+        written += [p["file"] for p in rec["parts"]]
+        report(SRS_NAME, "compact", time.perf_counter() - t0)
+    for name in sorted(manifest) if names is None else list(names):
+        entry = manifest.get(name)
+        pk_path, vk_path = key_paths(d, name)
+        if entry is None or not pk_path.is_file() or not vk_path.is_file():
+            continue
+        pkc = d / f"{name}.pkc"
+        ok = (
+            entry.get("pkc_file") == pkc.name
+            and pkc.is_file()
+            and pkc.stat().st_size == entry.get("pkc_bytes")
+            and _sha256_file(pkc) == entry.get("pkc_sha256")
+            and _sha256_file(vk_path) == entry.get("vk_sha256")
+        )
+        if ok:
+            continue
+        t0 = time.perf_counter()
+        pk = ProvingKey.load(pk_path, expect_digest=bytes.fromhex(entry["digest"]))
+        manifest[name] = {**entry, **_compact_record(pkc, vk_path, write_compact_pk(pk, pkc))}
+        del pk
+        written.append(pkc.name)
+        report(name, "compact", time.perf_counter() - t0)
+    if written:
+        _write_manifest(d, manifest, rec)
+    return written
+
+
+def srs_parts_for(rec: dict, n: int) -> list[dict]:
+    """The compact SRS parts (records of the manifest's ``srs.parts``) a client needs to check keys up to
+    domain n: those holding the powers below n when the SRS has ``tau^n G2`` (``g2_powers``), else below
+    2n - 1.  InvalidInput if the record lists no parts or too few."""
+    parts = rec.get("parts") if isinstance(rec, dict) else None
+    if not isinstance(parts, list) or not parts:
+        raise InvalidInput("the SRS record lists no compact parts")
+    g2 = rec.get("g2_powers", 2)
+    need = n if isinstance(g2, int) and n.bit_length() < g2 else 2 * n - 1
+    out, covered = [], 0
+    for i, p in enumerate(parts):
+        if covered >= need:
+            break
+        if not isinstance(p, dict) or p.get("index") != i or p.get("start") != covered:
+            raise InvalidInput(f"the SRS record's part {i} is malformed")
+        count = p.get("count")
+        if not isinstance(count, int) or count <= 0:
+            raise InvalidInput(f"the SRS record's part {i} is malformed")
+        out.append(p)
+        covered += count
+    if covered < need:
+        raise InvalidInput(f"the SRS parts hold {covered} powers, domain {n} needs {need}")
+    return out
 
 
 def _current_srs(key_dir: Path) -> str | None:
@@ -316,9 +443,10 @@ def generate_keys(
     (results after the requested ones): :func:`verify_key_dir` rejects them until they are regenerated.
     The manifest is rewritten after every circuit, so an interrupted run keeps what it finished.
     """
+    from zkmb.groth16.compact import write_compact_pk
     from zkmb.groth16.r1cs_to_qap import domain_size_for
     from zkmb.groth16.setup import Trapdoor, random_tau, setup
-    from zkmb.groth16.srs import srs_generate, srs_size_for_domain, write_srs
+    from zkmb.groth16.srs import srs_generate, srs_size_for_domain, write_srs, write_srs_parts
 
     wanted = _check_names(names)
     d = Path(key_dir)
@@ -337,7 +465,6 @@ def generate_keys(
         pk_path, vk_path = key_paths(d, name)
         skip = skip and _current(cs, pk_path, vk_path, manifest.get(name), cur_srs)
     if skip:
-        results = []
         for name in wanted:
             cs = CIRCUITS[name]()
             pk_path, vk_path = key_paths(d, name)
@@ -347,9 +474,11 @@ def generate_keys(
                     "srs_sha256": cur_srs,
                 }
                 _write_manifest(d, manifest)
+        write_client_files(d, wanted, progress=report)  # keys made before the compact files existed
+        manifest = read_manifest(d)
+        for name in wanted:
             report(name, "skipped", time.perf_counter() - t_start[name])
-            results.append(SetupResult(name, "skipped", manifest[name]))
-        return results
+        return [SetupResult(name, "skipped", manifest[name]) for name in wanted]
 
     # One tau for the whole run: the SRS first (so a crash never leaves keys without their SRS).
     n_max = max(domains.values())
@@ -363,7 +492,7 @@ def generate_keys(
     srs_path = d / SRS_NAME
     srs = srs_generate(srs_size_for_domain(n_max), tau)
     write_srs(srs_path, srs)
-    srs_rec = _srs_record(srs_path, srs.n_g1, srs.max_domain)
+    srs_rec = _srs_record(srs_path, srs.n_g1, srs.max_domain, srs.n_g2, write_srs_parts(srs, d))
     del srs
     _write_manifest(d, manifest, srs_rec)
     report(SRS_NAME, "done", time.perf_counter() - t0)
@@ -377,8 +506,14 @@ def generate_keys(
         report(name, "write", time.perf_counter() - t0)
         vk.save(vk_path)
         pk.save(pk_path)
+        pkc_path = d / f"{name}.pkc"
+        compact = _compact_record(pkc_path, vk_path, write_compact_pk(pk, pkc_path))
         del pk, vk
-        manifest[name] = {**_entry(name, cs, pk_path, vk_path, time.time()), "srs_sha256": srs_rec["sha256"]}
+        manifest[name] = {
+            **_entry(name, cs, pk_path, vk_path, time.time()),
+            **compact,
+            "srs_sha256": srs_rec["sha256"],
+        }
         _write_manifest(d, manifest, srs_rec)
         report(name, "done", time.perf_counter() - t0)
         results.append(SetupResult(name, "created", manifest[name]))
@@ -451,69 +586,277 @@ def load_keys(
     return out
 
 
+Detail = Callable[[str, str], None]
+"""``detail(name, text)``: finer progress of :func:`verify_key_dir` (decompression percentage, key-check
+steps, SRS decompression)."""
+
+
+def _is_cache(pk_path: Path) -> bool:
+    """Whether ``NAME.pk`` is a client's decompressed cache (its header names a compact file), or is
+    unreadable (then it is rebuilt from the compact file, never trusted)."""
+    from zkmb.groth16.keys import read_key_header
+
+    if not pk_path.exists():
+        return True
+    try:
+        return read_key_header(pk_path)[2].get("source_sha256") is not None
+    except InvalidInput:
+        return True
+
+
+def _client_layout(d: Path, name: str, entry: dict | None) -> Path | None:
+    """``NAME.pkc`` when the directory is a client's (the compact file is there and ``NAME.pk`` is
+    absent or its decompressed cache), else None (a setup's directory: check ``NAME.pk`` itself)."""
+    pkc = d / f"{name}.pkc"
+    if entry is not None and entry.get("pkc_file") not in (None, pkc.name):
+        raise KeyMismatch(f"{name}: the manifest names an unexpected compact file {entry.get('pkc_file')!r}")
+    if pkc.is_file() and _is_cache(key_paths(d, name)[0]):
+        return pkc
+    return None
+
+
+def _load_or_expand(d: Path, name: str, cs, pkc: Path, pkc_sha: str, report: Progress, say: Detail):
+    """``(ProvingKey, fresh)``: the decompressed cache ``NAME.pk`` if it loads (format, checksum, digest)
+    and came from exactly this compact file; otherwise ``NAME.pkc`` decompressed now (every point
+    validated: ``fresh`` True) and saved as the new cache."""
+    from zkmb.groth16.compact import read_compact_pk
+    from zkmb.groth16.keys import ProvingKey
+
+    pk_path = key_paths(d, name)[0]
+    if pk_path.exists():
+        try:
+            pk = ProvingKey.load(pk_path, expect_digest=cs.digest())
+            if pk.source_sha256 == pkc_sha:
+                return pk, False
+            why = "it was made from another compact file"
+        except InvalidInput as e:
+            why = str(e)
+        log.warning("%s: decompressed key cache %s refused (%s): rebuilding it", name, pk_path, why)
+        say(name, f"decompressed cache refused ({why}): rebuilding it")
+    t0 = time.perf_counter()
+    report(name, "decompress", 0.0)
+    last = [t0]
+
+    def tick(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 2.0 or done == total:
+            last[0] = now
+            say(name, f"decompressing {pkc.name}: {100 * done // max(total, 1)}% ({now - t0:.1f} s)")
+
+    try:
+        pk = read_compact_pk(pkc, cs, progress=tick)
+    except InvalidInput as e:
+        raise KeyMismatch(f"{name}: refused {pkc}: {e}") from e
+    if pk.source_sha256 != pkc_sha:
+        raise KeyMismatch(f"{name}: {pkc} changed while it was read")
+    pk.save(pk_path)
+    report(name, "decompressed", time.perf_counter() - t0)
+    return pk, True
+
+
+def expand_compact_keys(
+    key_dir: str | os.PathLike,
+    names: Iterable[str],
+    *,
+    progress: Progress | None = None,
+    detail: Detail | None = None,
+) -> list[str]:
+    """Decompress ``NAME.pkc`` into its cache ``NAME.pk`` for each name of a client's key directory
+    where the cache is missing, unreadable or from another compact file (what :func:`verify_key_dir`
+    does before its check; this is for keys used without one).  Returns the names decompressed."""
+    d = Path(key_dir)
+    manifest = read_manifest(d)
+    report = progress or (lambda name, step, elapsed: None)
+    say = detail or (lambda name, text: None)
+    out = []
+    for name in _check_names(names):
+        pkc = _client_layout(d, name, manifest.get(name))
+        if pkc is None:
+            continue
+        sha = _sha256_file(pkc)
+        want = manifest.get(name, {}).get("pkc_sha256")
+        if want is not None and want != sha:
+            raise KeyMismatch(f"{name}: {pkc} does not match the manifest's sha256")
+        _, fresh = _load_or_expand(d, name, CIRCUITS[name](), pkc, sha, report, say)
+        if fresh:
+            out.append(name)
+    return out
+
+
+def _srs_source(d: Path, rec: dict | None, n_max: int, cache_dir, say: Detail):
+    """The SRS to check keys of domains up to ``n_max`` against: ``srs.bin`` if present (a setup's
+    directory), else the compact parts the manifest lists (a client's), each checked against its
+    recorded SHA-256."""
+    from zkmb.groth16.keycheck import _SrsSource
+
+    fname = rec.get("file") if rec is not None else SRS_NAME
+    if not isinstance(fname, str) or fname != Path(fname).name or fname in ("", ".", ".."):
+        raise KeyMismatch(f"{d}: the manifest names an SRS file outside the key directory ({fname!r})")
+    srs_path = d / fname
+    if srs_path.exists():
+        try:
+            return _SrsSource(srs_path, cache_dir), True
+        except OSError as e:
+            raise KeyMismatch(f"cannot read {srs_path}: {e.strerror}") from e
+    if rec is None or not rec.get("parts"):
+        raise KeyMismatch(f"{d}: no {fname} (keys made before SRS support?): run `zkmb setup --force`")
+    try:
+        parts = srs_parts_for(rec, n_max)
+    except InvalidInput as e:
+        raise KeyMismatch(f"{d}: {e}") from e
+    paths, shas = [], []
+    for p in parts:
+        path = d / Path(str(p.get("file"))).name
+        if not path.is_file():
+            raise KeyMismatch(f"{d}: SRS part {path.name} is missing (and no {fname})")
+        sha = _sha256_file(path)
+        if sha != p.get("sha256"):
+            raise KeyMismatch(f"{d}: SRS part {path.name} does not match the manifest's sha256")
+        paths.append(path)
+        shas.append(sha)
+    digest = hashlib.sha256("|".join(["zkmb-srs-parts-v1", *shas]).encode()).hexdigest()
+    clock: list[float] = []
+
+    def tick(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not clock:
+            clock[:] = [now, now]
+        if now - clock[1] >= 2.0 or done == total:
+            clock[1] = now
+            pct = 100 * done // total
+            say("srs", f"decompressing the SRS ({len(paths)} parts): {pct}% ({now - clock[0]:.1f} s)")
+
+    return _SrsSource(None, cache_dir, parts=paths, digest=digest, progress=tick), False
+
+
+def _compare_vk(vk_path: Path, pk, cs, name: str) -> None:
+    """``NAME.vk`` must be exactly the verifying key inside ``NAME.pk`` (the middlebox verifies with it)."""
+    import numpy as np
+
+    from zkmb.groth16.keycheck import KeyCheckFailed
+    from zkmb.groth16.keys import VerifyingKey
+
+    if not vk_path.is_file():
+        raise KeyMismatch(f"{name}: key file {vk_path} is missing")
+    try:
+        vk = VerifyingKey.load(vk_path, expect_digest=cs.digest())
+    except InvalidInput as e:
+        raise KeyMismatch(f"{name}: refused {vk_path}: {e}") from e
+    same = vk.digest == pk.vk.digest and all(
+        np.array_equal(getattr(vk, k), getattr(pk.vk, k))
+        for k in ("alpha_1", "beta_2", "gamma_2", "delta_2", "ic")
+    )
+    if not same:
+        raise KeyCheckFailed(
+            f"{name}: {vk_path.name} is not the verifying key inside the proving key (alpha, beta, gamma, "
+            "delta or IC differ): the middlebox would check proofs against another key"
+        )
+
+
 def verify_key_dir(
     key_dir: str | os.PathLike,
     names: Iterable[str] | None = None,
     cache_dir: str | os.PathLike | None = None,
     *,
     progress: Callable[[str, str, float], None] | None = None,
+    detail: Detail | None = None,
 ) -> dict:
-    """Check each circuit's proving key in ``key_dir`` against the directory's ``srs.bin``.
+    """Check each circuit's proving key in ``key_dir`` against the directory's SRS.
 
-    For every name (default: all of :data:`CIRCUITS`) the circuit is compiled here, ``NAME.pk`` is
+    For every name (default: all of :data:`CIRCUITS`) the circuit is compiled here, the proving key is
     loaded (format, checksum, digest of the compiled circuit) and
     :func:`zkmb.groth16.keycheck.verify_key_srs` checks that every key element is what the circuit's
-    QAP implies for the SRS's tau; ``srs.bin`` itself is read, validated and checked to be powers of
-    one tau (:func:`zkmb.groth16.srs.verify_srs`) once.  Positive verdicts are cached under
-    ``cache_dir`` (None: no cache).  Returns ``{name: KeyCheckReport}``; raises
+    QAP implies for the SRS's tau (every b2 point subgroup-checked exactly), and ``NAME.vk`` must equal
+    the verifying key inside it.  The SRS (``srs.bin``, or in a client's directory the compact parts the
+    manifest lists, each against its SHA-256) is read, validated and checked to be powers of one tau
+    (:func:`zkmb.groth16.srs.verify_srs`) once.  In a client's directory the proving key is ``NAME.pkc``:
+    its decompressed cache ``NAME.pk`` is used when it loads and came from that file, else rebuilt (the
+    fresh decompression has validated every point, so the check skips those per-point tests).
+    Positive verdicts are cached under ``cache_dir`` (None: no cache) by the SHA-256 of (proving key file,
+    verifying key file, circuit digest, SRS).  Returns ``{name: KeyCheckReport}``; raises
     :class:`~zkmb.groth16.keycheck.KeyCheckFailed` (a key is not well formed) or :class:`KeyMismatch`
     (missing, unreadable, stale or mixed-up files), naming the circuit.
-    ``progress(name, step, elapsed)`` gets steps ``check`` and ``ok`` (or ``cached``).
+    ``progress(name, step, elapsed)`` gets steps ``decompress``/``decompressed`` (client directories),
+    ``check`` and ``ok`` (or ``cached``); ``detail(name, text)`` finer steps.
     """
-    from zkmb.groth16.keycheck import KeyCheckFailed, _cached_key_check, _SrsSource
+    from zkmb.groth16.keycheck import KeyCheckFailed, KeyCheckReport, verify_key_srs
+    from zkmb.groth16.keys import ProvingKey
+    from zkmb.groth16.r1cs_to_qap import domain_size_for
     from zkmb.groth16.srs import SrsCheckFailed
 
     wanted = _check_names(names)
     d = Path(key_dir)
     report = progress or (lambda name, step, elapsed: None)
+    say = detail or (lambda name, text: None)
     rec = read_manifest_srs(d)
-    fname = rec.get("file") if rec is not None else SRS_NAME
-    if not isinstance(fname, str) or fname != Path(fname).name or fname in ("", ".", ".."):
-        raise KeyMismatch(f"{d}: the manifest names an SRS file outside the key directory ({fname!r})")
-    srs_path = d / fname
-    if not srs_path.exists():
-        raise KeyMismatch(f"{d}: no {fname} (keys made before SRS support?): run `zkmb setup --force`")
-    try:
-        src = _SrsSource(srs_path, cache_dir)
-    except OSError as e:
-        raise KeyMismatch(f"cannot read {srs_path}: {e.strerror}") from e
     manifest = read_manifest(d)
+    compiled = {name: CIRCUITS[name]() for name in wanted}
+    n_max = max((domain_size_for(cs.n_constraints, cs.n_public) for cs in compiled.values()), default=1)
+    src, own_srs = _srs_source(d, rec, n_max, cache_dir, say)
     out = {}
     for name in wanted:
         t0 = time.perf_counter()
-        report(name, "check", 0.0)
-        recorded = manifest.get(name, {}).get("srs_sha256")
-        if recorded is not None and recorded != src.digest:
+        cs = compiled[name]
+        entry = manifest.get(name, {})
+        recorded = entry.get("srs_sha256")
+        current = src.digest if own_srs else (rec or {}).get("sha256")
+        if recorded is not None and recorded != current:
             raise KeyMismatch(
-                f"{name}: the key was made with another SRS than {srs_path} (stale): regenerate it "
+                f"{name}: the key was made with another SRS than the directory's (stale): regenerate it "
                 "(`zkmb setup --force`) or fetch the matching key directory"
             )
-        pk_path, _ = key_paths(d, name)
-        if not pk_path.exists():
-            raise KeyMismatch(f"{name}: key file {pk_path} is missing")
-        cs = CIRCUITS[name]()
+        pk_path, vk_path = key_paths(d, name)
         try:
-            rep = _cached_key_check(pk_path, cs, src, cache_dir)
+            pkc = _client_layout(d, name, entry)
+            key_file = pkc if pkc is not None else pk_path
+            if not key_file.exists():
+                raise KeyMismatch(f"{name}: key file {pk_path} is missing")
+            if not vk_path.is_file():
+                raise KeyMismatch(f"{name}: key file {vk_path} is missing")
+            key_sha, vk_sha = _sha256_file(key_file), _sha256_file(vk_path)
+            if pkc is not None and entry.get("pkc_sha256") not in (None, key_sha):
+                raise KeyMismatch(f"{name}: {pkc} does not match the manifest's sha256")
+            tag = hashlib.sha256(
+                f"zkmb-srs-keycheck-v2|{key_sha}|{vk_sha}|{cs.digest().hex()}|{src.digest}".encode()
+            ).hexdigest()
+            marker = Path(cache_dir) / f"key-srs-ok-{tag}" if cache_dir is not None else None
+            pk, fresh = None, False
+            if pkc is not None:
+                pk, fresh = _load_or_expand(d, name, cs, pkc, key_sha, report, say)
+            report(name, "check", 0.0)
+            t1 = time.perf_counter()
+            if marker is not None and marker.exists():
+                out[name] = KeyCheckReport(0, 0, 0, 0, 0, key_sha, {"hash": t1 - t0, "cached": 0.0})
+                report(name, "cached", time.perf_counter() - t0)
+                continue
+            if pk is None:
+                pk = ProvingKey.load(pk_path, expect_digest=cs.digest())
+            _compare_vk(vk_path, pk, cs, name)
+            srs = src.get()
+            t2 = time.perf_counter()
+
+            def step(what: str, n: str = name, t2: float = t2) -> None:
+                say(n, f"key check: {what} ({time.perf_counter() - t2:.1f} s)")
+
+            rep = verify_key_srs(pk, cs, srs, points_checked=fresh, on_step=step)
+            del pk
+            rep.digest = key_sha
+            rep.timings = {"load": t1 - t0, **src.timings, **rep.timings}
+            rep.timings["total"] = time.perf_counter() - t0
+            src.timings = {}
         except KeyCheckFailed as e:
-            raise KeyCheckFailed(f"{name}: {e}") from e
+            raise KeyCheckFailed(e.args[0] if e.args[0].startswith(f"{name}:") else f"{name}: {e}") from e
         except SrsCheckFailed as e:
-            raise KeyCheckFailed(f"{name}: {srs_path}: {e}") from e
+            raise KeyCheckFailed(f"{name}: SRS: {e}") from e
         except KeyMismatch:
             raise
         except InvalidInput as e:
             raise KeyMismatch(f"{name}: {e}") from e
         except OSError as e:
             raise KeyMismatch(f"{name}: cannot read {pk_path}: {e.strerror}") from e
+        if marker is not None:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(key_sha + "\n")
         out[name] = rep
-        report(name, "cached" if "cached" in rep.timings else "ok", time.perf_counter() - t0)
+        report(name, "ok", time.perf_counter() - t0)
     return out

@@ -76,8 +76,129 @@ def test_manifest_content(key_dir):
         assert (e["pk_bytes"], e["vk_bytes"]) == (pk_path.stat().st_size, vk_path.stat().st_size)
         assert e["created"].endswith("Z") and len(e["created"]) == 20
     assert read_manifest(key_dir) == data["circuits"]
-    assert data["circuits"]["q_64"]["constraints"] == 10_655
-    assert data["circuits"]["pad_block"]["constraints"] == 22_458
+    assert data["circuits"]["q_64"]["constraints"] == 8_140
+    assert data["circuits"]["pad_block"]["constraints"] == 22_437
+    # what clients download: the compact proving keys and the SRS parts, with their digests
+    for name in NAMES:
+        e = data["circuits"][name]
+        pkc = key_dir / e["pkc_file"]
+        assert e["pkc_file"] == f"{name}.pkc" and e["pkc_bytes"] == pkc.stat().st_size
+        assert e["pkc_sha256"] == _sha(pkc) and e["vk_sha256"] == _sha(key_paths(key_dir, name)[1])
+        assert e["pkc_bytes"] < e["pk_bytes"] / 3
+    parts = data["srs"]["parts"]
+    assert [p["index"] for p in parts] == list(range(len(parts))) and parts[0]["start"] == 0
+    assert all(p["sha256"] == _sha(key_dir / p["file"]) for p in parts)
+
+
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _client_dir(key_dir, tmp_path):
+    """What a client's bootstrap leaves: the manifest, NAME.vk, NAME.pkc and the SRS parts (no NAME.pk,
+    no srs.bin)."""
+    d = tmp_path / "client"
+    d.mkdir()
+    for p in key_dir.iterdir():
+        if p.suffix in (".vk", ".pkc", ".srsc", ".json"):
+            shutil.copy(p, d / p.name)
+    return d
+
+
+def test_client_directory_decompresses_checks_and_caches(key_dir, tmp_path):
+    from zkmb.circuits.keys import verify_key_dir
+
+    d = _client_dir(key_dir, tmp_path)
+    cache = tmp_path / "verdicts"
+    steps = []
+    reps = verify_key_dir(d, NAMES, cache, progress=lambda n, s, t: steps.append((n, s)))
+    assert all("cached" not in r.timings for r in reps.values())
+    for name in NAMES:
+        assert [s for n, s in steps if n == name] == ["decompress", "decompressed", "check", "ok"]
+        pk = ProvingKey.load(key_paths(d, name)[0])
+        assert pk.source_sha256 == _sha(d / f"{name}.pkc")
+        full = ProvingKey.load(key_paths(key_dir, name)[0])
+        assert all(bytes(getattr(pk, k)) == bytes(getattr(full, k)) for k in ("a", "b1", "b2", "c", "h"))
+    load_keys(d, NAMES, "prover", against="manifest")  # what the prover then maps
+    steps.clear()
+    assert all(
+        "cached" in r.timings
+        for r in verify_key_dir(d, NAMES, cache, progress=lambda *a: steps.append(a[:2])).values()
+    )
+    assert ("q_64", "decompress") not in steps  # the cache was reused
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "other_source", "garbage"])
+def test_client_cache_damage_is_rebuilt(key_dir, tmp_path, damage, caplog):
+    """A corrupt, truncated or foreign decompressed cache is never trusted: it is rebuilt from NAME.pkc
+    (with a warning), also when a positive verdict is cached."""
+    from zkmb.circuits.keys import verify_key_dir
+
+    d = _client_dir(key_dir, tmp_path)
+    cache = tmp_path / "verdicts"
+    verify_key_dir(d, ["q_64"], cache)
+    pk_path = key_paths(d, "q_64")[0]
+    good = pk_path.read_bytes()
+    if damage == "flip":
+        raw = bytearray(good)
+        raw[-77] ^= 0x10
+        pk_path.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        pk_path.write_bytes(good[: len(good) // 2])
+    elif damage == "other_source":
+        pk = ProvingKey.load(pk_path)
+        pk.source_sha256 = "00" * 32
+        pk.save(pk_path)
+    else:
+        pk_path.write_bytes(b"not a key")
+    steps = []
+    rep = verify_key_dir(d, ["q_64"], cache, progress=lambda n, s, t: steps.append(s))
+    assert steps[:2] == ["decompress", "decompressed"] and "cached" in rep["q_64"].timings
+    assert "rebuilding" in caplog.text
+    assert ProvingKey.load(pk_path).source_sha256 == _sha(d / "q_64.pkc")
+
+
+def test_vk_must_match_the_proving_key(key_dir, tmp_path):
+    """NAME.vk from another setup of the same circuit (same digest, other alpha/beta/gamma/delta) is
+    refused, in a setup's directory and a client's."""
+    from zkmb.circuits.keys import verify_key_dir
+
+    from zkmb.groth16.keycheck import KeyCheckFailed
+
+    other = tmp_path / "other"
+    generate_keys(other, ["q_64"])
+    for d in (_copy(key_dir, tmp_path), _client_dir(key_dir, tmp_path)):
+        shutil.copy(key_paths(other, "q_64")[1], key_paths(d, "q_64")[1])
+        with pytest.raises(KeyCheckFailed, match="q_64: q_64.vk is not the verifying key inside"):
+            verify_key_dir(d, ["q_64"], tmp_path / "verdicts")
+
+
+def test_client_files_written_for_an_older_directory(key_dir, tmp_path):
+    """A key directory made before the compact files: `zkmb setup` (keys current, skipped) writes NAME.pkc
+    and the SRS parts with their manifest records and leaves the keys alone."""
+    d = _copy(key_dir, tmp_path)
+    data = json.loads((d / MANIFEST_NAME).read_text())
+    for e in data["circuits"].values():
+        for k in ("pkc_file", "pkc_bytes", "pkc_sha256", "vk_sha256"):
+            del e[k]
+    del data["srs"]["parts"]
+    (d / MANIFEST_NAME).write_text(json.dumps(data))
+    for p in [*d.glob("*.pkc"), *d.glob("*.srsc")]:
+        p.unlink()
+    pk_path = key_paths(d, "q_64")[0]
+    before = pk_path.stat().st_mtime_ns
+    steps = []
+    res = generate_keys(d, NAMES, progress=lambda n, s, t: steps.append((n, s)))
+    assert [r.status for r in res] == ["skipped", "skipped"] and pk_path.stat().st_mtime_ns == before
+    assert ("q_64", "compact") in steps and ("srs.bin", "compact") in steps
+    fresh = json.loads((d / MANIFEST_NAME).read_text())
+    assert fresh["circuits"]["q_64"]["pkc_sha256"] == _sha(d / "q_64.pkc")
+    assert fresh["srs"]["parts"] and (d / "srs_0.srsc").is_file()
+    steps.clear()
+    generate_keys(d, NAMES, progress=lambda n, s, t: steps.append((n, s)))
+    assert not any(s == "compact" for _, s in steps)  # now current: nothing rewritten
 
 
 def test_load_prove_verify_pad(key_dir, client_keys):

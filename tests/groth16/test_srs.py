@@ -66,25 +66,41 @@ def _g2(k: int) -> np.ndarray:
 
 def test_generate_matches_py_ecc_and_roundtrip(tmp_path):
     srs = S.srs_generate(9, TAU)
-    assert srs.n_g1 == 9 and srs.max_domain == 4
+    # G1 powers 0..8, G2 powers 1, tau, tau^2, tau^4, tau^8: domains up to 8 (powers < n and tau^n G2)
+    assert srs.n_g1 == 9 and srs.n_g2 == 5 and srs.max_domain == 8
     got = fast.g1_to_affine(srs.tau_g1)
     for k in (0, 1, 2, 8):
         assert got[k] == _g1_int(pow(TAU, k, R))
-    assert np.array_equal(srs.tau_g2, fast.g2_mul_generator([1, TAU]))
+    assert np.array_equal(srs.tau_g2, fast.g2_mul_generator([pow(TAU, e, R) for e in (0, 1, 2, 4, 8)]))
+    assert np.array_equal(srs.g2_power(4), srs.tau_g2[3]) and srs.g2_power(16) is None
+    assert srs.g2_power(3) is None
     S.verify_srs(srs)
     path = tmp_path / "srs.bin"
     S.write_srs(path, srs)
     back = S.read_srs(path)
     assert np.array_equal(back.tau_g1, srs.tau_g1) and np.array_equal(back.tau_g2, srs.tau_g2)
-    assert path.stat().st_size == 56 + 9 * 64 + 2 * 128
+    assert path.stat().st_size == 56 + 9 * 64 + 5 * 128
     assert S.srs_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    # without the G2 powers: a version-1 file, readable as before
+    v1 = S.Srs(srs.tau_g1, np.ascontiguousarray(srs.tau_g2[:2]))
+    S.write_srs(path, v1)
+    assert struct.unpack("<I", path.read_bytes()[8:12])[0] == 1 and S.read_srs(path).max_domain == 4
 
 
 @pytest.mark.parametrize(("m", "n"), [(2, 1), (3, 2), (6, 2), (7, 4), (14, 4), (15, 8)])
-def test_max_domain(m, n):
+def test_max_domain_version_1(m, n):
+    """Only G2 and tau G2: a domain n needs the powers 0..2n-2."""
     srs = S.Srs(np.zeros((m, 2, 4), dtype=np.uint64), np.zeros((2, 2, 2, 4), dtype=np.uint64))
     assert srs.max_domain == n
-    assert S.srs_size_for_domain(n) <= m < S.srs_size_for_domain(2 * n)
+    assert 2 * n - 1 <= m < 4 * n - 1
+
+
+@pytest.mark.parametrize(("m", "n"), [(2, 2), (3, 2), (4, 4), (7, 4), (8, 8), (15, 8)])
+def test_max_domain_with_g2_powers(m, n):
+    """With tau^n G2: a domain n needs the powers 0..n-1 only."""
+    k = len(S._g2_exponents(m))
+    srs = S.Srs(np.zeros((m, 2, 4), dtype=np.uint64), np.zeros((k, 2, 2, 4), dtype=np.uint64))
+    assert srs.max_domain == n and S.srs_size_for_domain(n) == n
 
 
 def test_generate_rejects_bad_arguments():
@@ -129,6 +145,13 @@ def _g2_outside(raw, srs, path):
     _rewrite(path, srs)
 
 
+def _g2_beyond_g1(raw, srs, path):
+    """tau^4 G2 with 3 G1 powers (write_srs refuses that shape: packed by hand, valid checksum)."""
+    g1, g2 = np.ascontiguousarray(srs.tau_g1[:3]).tobytes(), np.ascontiguousarray(srs.tau_g2).tobytes()
+    head = S._HEAD.pack(S.SRS_MAGIC, 2, srs.n_g2, 3, hashlib.sha256(g1 + g2).digest())
+    path.write_bytes(head + g1 + g2)
+
+
 def _tau_zero(raw, srs, path):
     srs.tau_g1[1:] = 0
     _rewrite(path, srs)
@@ -145,9 +168,11 @@ def _noncanonical(raw, srs, path):
         (lambda raw, s, p: raw[:-1], "size"),
         (lambda raw, s, p: raw[:40], "truncated"),
         (lambda raw, s, p: b"zkmbsrs2" + raw[8:], "bad magic"),
-        (lambda raw, s, p: raw[:8] + struct.pack("<I", 2) + raw[12:], "version"),
+        (lambda raw, s, p: raw[:8] + struct.pack("<I", 3) + raw[12:], "version"),
         (lambda raw, s, p: raw[:16] + struct.pack("<Q", 1 << 40) + raw[24:], "absurd"),
-        (lambda raw, s, p: raw[:12] + struct.pack("<I", 3) + raw[16:], "absurd"),
+        (lambda raw, s, p: raw[:12] + struct.pack("<I", 1) + raw[16:], "absurd"),
+        (lambda raw, s, p: raw[:8] + struct.pack("<I", 1) + raw[12:], "absurd"),  # v1 has 2 G2 points
+        (_g2_beyond_g1, "G2 powers beyond"),
         (lambda raw, s, p: raw[:-1] + bytes([raw[-1] ^ 1]), "checksum"),
         (lambda raw, s, p: raw + b"\0", "size"),
         (_bad_g1_gen, "tau_g1\\[0\\] is not the G1 generator"),
@@ -185,6 +210,8 @@ def _altered(edit) -> S.Srs:
         lambda s: s.tau_g1.__setitem__(5, fast.g1_add(s.tau_g1[5:6], _g1(1))[0]),  # one power + G1
         lambda s: s.tau_g1.__setitem__(8, _g1(pow(TAU, 9, R))[0]),  # last power wrong
         lambda s: s.tau_g2.__setitem__(1, _g2(TAU + 1)[0]),  # G2 tau of another tau
+        lambda s: s.tau_g2.__setitem__(3, _g2(pow(TAU, 4, R) + 1)[0]),  # tau^4 G2 wrong
+        lambda s: s.tau_g2.__setitem__(4, s.tau_g2[3]),  # tau^8 G2 = tau^4 G2
         lambda s: s.tau_g1.__setitem__(slice(1, None), _g1(1)),  # tau = 1
     ],
 )
@@ -195,6 +222,88 @@ def test_verify_srs_catches_altered_powers(edit):
 
 def test_verify_srs_other_tau_everywhere_ok():
     S.verify_srs(S.srs_generate(9, TAU + 5))
+
+
+# --------------------------------------------------------------------------- compact parts
+
+
+def test_srs_parts_roundtrip_and_prefix(tmp_path):
+    srs = S.srs_generate(10_000, TAU)
+    recs = S.write_srs_parts(srs, tmp_path)
+    assert [(r["start"], r["count"]) for r in recs] == [(0, 4096), (4096, 4096), (8192, 1808)]
+    assert recs[0]["bytes"] == 36 + 4096 * 32 + srs.n_g2 * 64 and recs[1]["bytes"] == 36 + 4096 * 32
+    for r in recs:
+        assert r["sha256"] == hashlib.sha256((tmp_path / r["file"]).read_bytes()).hexdigest()
+    back = S.read_srs_parts([tmp_path / r["file"] for r in recs])
+    assert np.array_equal(back.tau_g1, srs.tau_g1) and np.array_equal(back.tau_g2, srs.tau_g2)
+    prefix = S.read_srs_parts([tmp_path / r["file"] for r in recs[:2]])
+    assert prefix.n_g1 == 8192 and prefix.n_g2 == 2 + 13 and prefix.max_domain == 8192  # tau^8192 G2 kept
+    S.verify_srs(prefix)
+    assert S.parts_needed(8192) == 2 and S.parts_needed(8193) == 3 and S.parts_needed(1) == 1
+    # a smaller SRS written over it removes the parts it no longer has
+    S.write_srs_parts(S.srs_generate(5000, TAU), tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.srsc")) == ["srs_0.srsc", "srs_1.srsc"]
+
+
+def _part_edit(tmp_path, edit):
+    srs = S.srs_generate(5000, TAU)
+    recs = S.write_srs_parts(srs, tmp_path)
+    paths = [tmp_path / r["file"] for r in recs]
+    raw = bytearray(paths[0].read_bytes())
+    edit(raw, paths)
+    paths[0].write_bytes(bytes(raw))
+    return paths
+
+
+def _flip_point(raw, paths, k=5, byte=31):
+    raw[36 + 32 * k + byte] ^= 1  # the last byte of x: usually no curve point, else another point
+
+
+def _set_flags(raw, paths, k=7, flags=0b01):
+    raw[36 + 32 * k] = (raw[36 + 32 * k] & 0x3F) | (flags << 6)
+
+
+def _non_canonical(raw, paths, k=3):
+    from zkmb.algebra.params import P
+
+    x = int.from_bytes(bytes(raw[36 + 32 * k : 36 + 32 * k + 32]), "big") & ((1 << 254) - 1)
+    flags = raw[36 + 32 * k] >> 6
+    raw[36 + 32 * k : 36 + 32 * k + 32] = (x + P).to_bytes(32, "big")  # x + p < 2^254: same point mod p
+    raw[36 + 32 * k] |= flags << 6
+
+
+def _g2_outside_part(raw, paths):
+    from zkmb.algebra.serialize import g2_to_bytes
+
+    off = len(raw) - 64 * 3
+    raw[off : off + 64] = g2_to_bytes(twist_point_outside_g2(), compressed=True)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda raw, p: raw.__delitem__(slice(-1, None)), "size"),
+        (lambda raw, p: raw.__setitem__(slice(0, 8), b"zkmbsrcX"), "not a zkmb SRS part"),
+        (_flip_point, "G1 point 5: x coordinate has no point|SRS rejected"),
+        (_set_flags, "G1 point 7: the point at infinity is not allowed"),
+        (lambda raw, p: _set_flags(raw, p, 2, 0b00), "G1 point 2: invalid flag bits"),
+        (_non_canonical, "G1 point 3: coordinate not canonical"),
+        (_g2_outside_part, "G2 point .*: point not in the prime-order subgroup"),
+    ],
+)
+def test_srs_parts_refuse_bad_points(tmp_path, edit, match):
+    paths = _part_edit(tmp_path, edit)
+    with pytest.raises(InvalidInput, match=match):
+        S.verify_srs(S.read_srs_parts(paths))
+
+
+def test_srs_parts_must_be_contiguous(tmp_path):
+    recs = S.write_srs_parts(S.srs_generate(10_000, TAU), tmp_path)
+    paths = [tmp_path / r["file"] for r in recs]
+    with pytest.raises(InvalidInput, match="not part 0"):
+        S.read_srs_parts(paths[1:])
+    with pytest.raises(InvalidInput, match="not part 1"):
+        S.read_srs_parts([paths[0], paths[2]])
 
 
 # --------------------------------------------------------------------------- the H identity (scalars)
@@ -303,12 +412,35 @@ def test_tampered_key_rejected(shared, what):
         verify_key_srs(bad, cs2, srs)
 
 
-def test_b2_outside_subgroup_strict(shared):
-    """A B2 point with a cofactor component on a wire in no B constraint is caught even without strict_b2;
-    strict_b2 subgroup-checks every B2 point."""
+def test_b2_outside_subgroup_refused_exactly(shared, monkeypatch):
+    """A used B2 point plus a point of order 10069 (the smallest factor of the G2 cofactor): the random
+    combination misses it whenever rho_s = 0 mod 10069 (probability 1/10069, forced here), so only the
+    exact per-point subgroup test, the default, refuses it every time."""
+    import py_ecc.optimized_bn128 as bn
+
+    from tests.algebra.curve_oracle import G2 as G2O
+    from tests.algebra.curve_oracle import G2_COFACTOR
+    from zkmb.groth16 import keycheck as KC
+
     _, _, cs2, pk2, srs = shared
-    with pytest.raises(KeyCheckFailed):
-        verify_key_srs(TAMPER["b2_outside"](pk2), cs2, srs, strict_b2=True)
+    s = int(np.flatnonzero(pk2.b2.reshape(pk2.b2.shape[0], -1).any(axis=1))[1])  # a wire in some B row
+    small = G2O.un(bn.multiply(G2O.pe(twist_point_outside_g2()), G2_COFACTOR // 10069 * R))
+    assert small is not None and G2O.un(bn.multiply(G2O.pe(small), 10069)) is None
+    b2 = np.array(pk2.b2, copy=True)
+    b2[s] = fast.g2_add(b2[s : s + 1], fast.g2_from_affine([small]))[0]
+    bad = _with(pk2, b2=b2)
+    orig = KC._random_fr
+
+    def rho_zero_mod_10069(n):
+        out = orig(n)
+        if n == pk2.n_vars:
+            out[s] = fast.fr_from_ints([10069 * 123457])[0]
+        return out
+
+    monkeypatch.setattr(KC, "_random_fr", rho_zero_mod_10069)
+    verify_key_srs(bad, cs2, srs, strict_b2=False)  # the sampled check alone is fooled
+    with pytest.raises(KeyCheckFailed, match=f"b2\\[{s}\\] is a point outside the G2 subgroup"):
+        verify_key_srs(bad, cs2, srs)  # the default
 
 
 def test_key_for_other_circuit_rejected(shared):
@@ -328,9 +460,29 @@ def test_key_with_other_tau_rejected(shared):
 
 def test_srs_too_small_rejected(shared):
     _, _, cs2, pk2, srs = shared
-    small = S.Srs(np.ascontiguousarray(srs.tau_g1[: 2 * pk2.domain_size - 2]), srs.tau_g2)
+    n = pk2.domain_size
+    k = len(S._g2_exponents(n - 1))
+    small = S.Srs(np.ascontiguousarray(srs.tau_g1[: n - 1]), np.ascontiguousarray(srs.tau_g2[:k]))
     with pytest.raises(KeyCheckFailed, match="too small"):
         verify_key_srs(pk2, cs2, small)
+    v1 = S.Srs(np.ascontiguousarray(srs.tau_g1[: 2 * n - 2]), np.ascontiguousarray(srs.tau_g2[:2]))
+    with pytest.raises(KeyCheckFailed, match="too small"):
+        verify_key_srs(pk2, cs2, v1)
+
+
+def test_version_1_srs_equation(shared):
+    """Without tau^n G2 the check uses the powers up to 2n-2 (the H part through tau G2): honest keys pass,
+    a tampered H is caught."""
+    tau = random_tau()
+    cs = compile(Bits)
+    pk, _ = setup(cs, trapdoor=Trapdoor.random(tau))
+    full = S.srs_generate(2 * pk.domain_size - 1, tau)
+    v1 = S.Srs(full.tau_g1, np.ascontiguousarray(full.tau_g2[:2]))
+    assert v1.powers_for_domain(pk.domain_size) == 2 * pk.domain_size - 1
+    verify_key_srs(pk, cs, v1)
+    for what in ("swap_h", "h_times_2", "swap_c"):
+        with pytest.raises(KeyCheckFailed, match="C \\(L\\), IC or H"):
+            verify_key_srs(TAMPER[what](pk), cs, v1)
 
 
 def test_trapdoor_validation():
@@ -405,7 +557,8 @@ def test_srs_from_ptau_checks_a_ceremony_key(tmp_path):
     out = tmp_path / "srs.bin"
     assert main(["setup", "srs", "--from-ptau", str(path), "--domain", "4", str(out)]) == 0
     back = S.read_srs(out)
-    assert np.array_equal(back.tau_g1, srs.tau_g1[:7]) and back.max_domain == 4
+    assert np.array_equal(back.tau_g1, srs.tau_g1[:4]) and back.max_domain == 4
+    assert np.array_equal(back.tau_g2, srs.tau_g2[:4])  # G2, tau, tau^2, tau^4
 
 
 # --------------------------------------------------------------------------- key directories
@@ -435,7 +588,12 @@ def test_key_dir_manifest_and_verify(key_dir, tmp_path, capsys):
         rec["sha256"] == S.srs_digest(key_dir / "srs.bin")
         and rec["bytes"] == (key_dir / "srs.bin").stat().st_size
     )
-    assert rec["max_domain"] == 32768 and rec["g1_powers"] == 65535  # pad_block: 2^15
+    assert rec["max_domain"] == 32768 and rec["g1_powers"] == 32768  # pad_block: 2^15
+    assert rec["g2_powers"] == 2 + 15 and [p["count"] for p in rec["parts"]] == [4096, 4096, 8192, 16384]
+    for name, e in read_manifest(key_dir).items():
+        pkc = key_dir / e["pkc_file"]
+        assert e["pkc_bytes"] == pkc.stat().st_size and e["pkc_sha256"] == S.srs_digest(pkc)
+        assert e["vk_sha256"] == S.srs_digest(key_dir / f"{name}.vk")
     assert all(e["srs_sha256"] == rec["sha256"] for e in read_manifest(key_dir).values())
     cache = tmp_path / "cache"
     reps = verify_key_dir(key_dir, ["q_64", "pad_block"], cache)
@@ -475,8 +633,16 @@ def test_key_dir_tampered_and_stale(key_dir, tmp_path):
     before = (d / "srs.bin").stat().st_mtime_ns
     assert [r.status for r in generate_keys(d, ["q_64"])] == ["skipped"]
     assert (d / "srs.bin").stat().st_mtime_ns == before
-    # no srs.bin
+    # no srs.bin: the compact parts the manifest lists are used instead; without them, refused
     (d / "srs.bin").unlink()
+    verify_key_dir(d, ["q_64"])
+    for p in d.glob("srs_*.srsc"):
+        p.unlink()
+    with pytest.raises(KeyMismatch, match="SRS part srs_0.srsc is missing"):
+        verify_key_dir(d, ["q_64"])
+    m = json.loads((d / "manifest.json").read_text())
+    del m["srs"]["parts"]
+    (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(KeyMismatch, match="no srs.bin"):
         verify_key_dir(d, ["q_64"])
 
@@ -496,6 +662,7 @@ def test_ceremony_key_dir_verifies(tmp_path, monkeypatch):
     assert setup_keys_from_ptau(path, d, ["tiny"]) == ["tiny"]
     rec = K.read_manifest_srs(d)
     assert rec["g1_powers"] == 15 and K.read_manifest(d)["tiny"]["srs_sha256"] == rec["sha256"]
+    assert rec["parts"] and K.read_manifest(d)["tiny"]["pkc_file"] == "tiny.pkc"  # what clients download
     assert K.verify_key_dir(d, ["tiny"])["tiny"].domain_size == cs_domain(cs)
 
 

@@ -15,34 +15,37 @@ scalar multiplication per coefficient) and a few pairings:
   pairing equation ``e(X, G2) = e(Y, delta_2)``.
 
 With independent uniform coefficients below 2^253 each batched equation misses a wrong element with
-probability at most 2^-253 (Schwartz-Zippel over the exponents), except for a B2 point with a
-component outside the prime-order subgroup, which one combination misses with probability at most
-1/10069 (the smallest prime factor of the G2 cofactor); ``strict_b2=True`` checks every B2 point's
-subgroup instead. The ptau is trusted here: verify it (phase 1) separately.
+probability at most 2^-253 (Schwartz-Zippel over the exponents).  Every B2 point is subgroup-checked
+exactly (``strict_b2=True``, the default: ~50 us per point): a random combination alone would miss a B2
+point with a component of order 10069 (the smallest prime factor of the G2 cofactor) with probability
+1/10069.  The ptau is trusted here: verify it (phase 1) separately.
 
 :func:`verify_key_srs` checks a native key (:class:`zkmb.groth16.keys.ProvingKey`) against a small SRS
-(:mod:`zkmb.groth16.srs`: ``T_k = tau^k G1`` for k <= 2n - 2 and ``tau G2``) instead of a prepared ptau; it
-shows that the key is *well formed* (every element what ``setup`` computes for the SRS's tau and some
-alpha, beta, gamma, delta with gamma, delta != 0), which is what the prover's zero knowledge needs
-(subversion zero knowledge; see docs/setup.md).  Exact checks: counts, digest, the QAP rows the prover
-uses equal the compiled circuit's (:func:`~zkmb.groth16.r1cs_to_qap.qap_matrices`), every point on its
-curve (the small G2 elements in G2), alpha, beta, gamma, delta not infinity, ``e(delta_1, G2) = e(G1,
+(:mod:`zkmb.groth16.srs`: ``T_k = tau^k G1`` for k < n, ``tau G2`` and ``tau^n G2``) instead of a
+prepared ptau; it shows that the key is *well formed* (every element what ``setup`` computes for the SRS's
+tau and some alpha, beta, gamma, delta with gamma, delta != 0), which is what the prover's zero knowledge
+needs (subversion zero knowledge; see docs/setup.md).  Exact checks: counts, digest, the QAP rows the
+prover uses equal the compiled circuit's (:func:`~zkmb.groth16.r1cs_to_qap.qap_matrices`), every point
+on its curve, every G2 point in G2, alpha, beta, gamma, delta not infinity, ``e(delta_1, G2) = e(G1,
 delta_2)``, ``e(beta_1, G2) = e(G1, beta_2)``, and the points of wires absent from A (B, all of A/B/C)
 infinity in a, b1 (b1 and b2, c).  Then with independent uniform rho_s (per wire), sigma_j (per H point),
 x and lam, each from a set of 2^253 field elements (OS CSPRNG), and ``intt`` the size-n inverse NTT
 (``sum_i v_i L_i(tau) = sum_k intt(v)_k tau^k`` in :func:`~zkmb.groth16.r1cs_to_qap.lagrange_at`'s
 convention), ``c_H = coset_intt(sigma/2, omega_2n)`` (the vector sigma on the odd 2n-th roots, 0 on the
-even ones, interpolates to ``(1 - X^n) c_H(X)``, so ``sum_j sigma_j L^(2n)_(2j+1)(tau) = c_H(tau) - tau
-* sum_k c_H,k tau^(k+n-1)``: powers up to 2n - 2 only):
+even ones, interpolates to ``(1 - X^n) c_H(X)``, so ``sum_j sigma_j L^(2n)_(2j+1)(tau) = (1 - tau^n)
+c_H(tau)``: G1 powers below n and ``Z = tau^n G2 - G2`` only):
 
 * B2: ``sum rho_s b2[s]`` in G2 and ``e(sum rho_s b1[s], G2) = e(G1, sum rho_s b2[s])``;
 * one product for A, B1, C, IC and H::
 
     e(sum_(s>npub) rho_s c[s] + sum_j sigma_j h[j], delta_2) e(sum_(s<=npub) rho_s ic[s], gamma_2)
-    e(-sum rho_s a[s], beta_2) e(-alpha_1, sum rho_s b2[s]) e(X, G2) e(T_hi(c_H), tau G2) = 1,
-    X = lam (sum rho_s a[s] + x sum rho_s b1[s]) - T_lo(lam intt(A rho + x B rho) + intt(C rho) + c_H)
+    e(-sum rho_s a[s], beta_2) e(-alpha_1, sum rho_s b2[s]) e(X, G2) e(T(c_H), tau^n G2 - G2) = 1,
+    X = lam (sum rho_s a[s] + x sum rho_s b1[s]) - T(lam intt(A rho + x B rho) + intt(C rho))
 
-  with ``T_lo(v) = sum_k v_k T_k`` (k < n) and ``T_hi(v) = sum_k v_k T_(k+n-1)``.
+  with ``T(v) = sum_k v_k T_k`` (k < n).  (An SRS without ``tau^n G2``, format version 1, uses
+  ``(1 - tau^n) c_H(tau) = c_H(tau) - tau sum_k c_H,k tau^(k+n-1)``: ``c_H`` joins the vector of X and
+  ``e(T_hi(c_H), tau G2)`` with ``T_hi(v) = sum_k v_k T_(k+n-1)`` replaces the last pairing; powers up to
+  2n - 2.)
 
 Soundness: in the exponent (every checked point has a discrete log: G1 has prime order, the G2
 elements are subgroup-checked) the product is a polynomial in (lam, x, rho, sigma) of degree <= 3 whose
@@ -51,7 +54,9 @@ coefficients are the discrepancies ``a_s - A_s(tau)`` (of lam rho_s), ``b1_s - B
 L_(2j+1)(tau)`` (rho_s, sigma_j; given the previous ones are zero), and the B2 equation's is linear with
 coefficients ``b1_s - b2_s``.  A nonzero polynomial vanishes at the random point with probability at
 most 3/2^253 (Schwartz-Zippel), so any wrong element is caught except with probability <= 2^-251 per
-check; the same B2 cofactor caveat as above applies (``strict_b2=True`` subgroup-checks every b2 point).
+check.  The exponent argument needs every b2 point in G2: each is subgroup-checked exactly (default
+``strict_b2=True``; skipped with ``points_checked=True`` when the caller has just validated every point,
+as the compact-key decompression does, :mod:`zkmb.groth16.compact`).
 Where a check fails, the message names the part (one extra MSM separates A/B1 from C/IC/H).
 """
 
@@ -186,7 +191,7 @@ def verify_zkey(
     r1cs: PathLike | object,
     ptau: PathLike,
     *,
-    strict_b2: bool = False,
+    strict_b2: bool = True,
 ) -> KeyCheckReport:
     """Verify a Groth16 proving key against the circuit's R1CS and a prepared phase-1 ``.ptau``.
 
@@ -203,6 +208,8 @@ def verify_zkey(
     timings: dict[str, float] = {}
     digest = key_digest(zkey) if not isinstance(zkey, ZkeyGroth16) else ""
     zk = zkey if isinstance(zkey, ZkeyGroth16) else read_zkey(zkey, check_points=True, b2_subgroup=strict_b2)
+    if isinstance(zkey, ZkeyGroth16) and strict_b2:
+        zk.check_points(b2_subgroup=True)
     cs = r1cs if hasattr(r1cs, "A") else read_r1cs(r1cs)
     timings["read"] = time.perf_counter() - t0
     f = _fast()
@@ -318,7 +325,9 @@ def cached_verify_zkey(zkey: PathLike, r1cs: PathLike, ptau: PathLike, cache_dir
 
     Only acceptance is cached (a file named by the SHA-256 of the three digests); a rejection is
     recomputed every time so the message is always current."""
-    tag = hashlib.sha256("|".join(key_digest(p) for p in (zkey, r1cs, ptau)).encode()).hexdigest()
+    # "strict-b2": verdicts of the older check (B2 subgroup only sampled) are not reused
+    parts = ["strict-b2", *(key_digest(p) for p in (zkey, r1cs, ptau))]
+    tag = hashlib.sha256("|".join(parts).encode()).hexdigest()
     marker = Path(cache_dir) / f"zkey-ok-{tag}"
     if marker.exists():
         zk_digest = key_digest(zkey)
@@ -405,7 +414,9 @@ def verify_key_srs(
     srs,
     *,
     expect_digest: bytes | None = None,
-    strict_b2: bool = False,
+    strict_b2: bool = True,
+    points_checked: bool = False,
+    on_step=None,
 ) -> KeyCheckReport:
     """Check a native :class:`~zkmb.groth16.keys.ProvingKey` against the circuit ``cs`` and an :class:`Srs`.
 
@@ -415,7 +426,10 @@ def verify_key_srs(
     well formed, so proofs made with it are zero-knowledge whoever made it.  ``expect_digest`` is the
     circuit digest the key must carry (default ``cs.digest()``).  The SRS itself is checked by
     :func:`zkmb.groth16.srs.verify_srs` (call it too, or use :func:`cached_verify_key_srs`).
-    Raises :class:`KeyCheckFailed` naming the first failed check.
+    ``strict_b2`` (default) subgroup-checks every b2 point exactly; ``points_checked=True`` skips the
+    per-point curve and subgroup checks because the caller has just done them (decompression).
+    ``on_step(name)`` is called as each step starts (progress).  Raises :class:`KeyCheckFailed` naming
+    the first failed check.
     """
     import time
 
@@ -425,6 +439,8 @@ def verify_key_srs(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     f = _fast()
+
+    step = on_step or (lambda name: None)
 
     def lap(name: str, since: float) -> float:
         now = time.perf_counter()
@@ -451,16 +467,23 @@ def verify_key_srs(
         _fail("its A rows (used by the prover for H) differ from the circuit's QAP")
     if not _same_rows(pk.b_rows, b_rows):
         _fail("its B rows (used by the prover for H) differ from the circuit's QAP")
-    if n > srs.max_domain:
-        _fail(f"the SRS ({srs.n_g1} powers) is too small for domain size {n} (needs {2 * n - 1})")
+    if srs.powers_for_domain(n) > srs.n_g1:
+        _fail(
+            f"the SRS ({srs.n_g1} powers) is too small for domain size {n} (needs {srs.powers_for_domain(n)})"
+        )
     t = lap("header", t0)
 
     # --- every point on its curve; the small elements nonzero and consistent.
-    bad = _not_points(f, pk)
-    if bad is not None:
-        _fail(f"{bad} has a point that is not on the curve (or not in the subgroup)")
-    if strict_b2 and pk.b2.shape[0] and not f.g2_in_subgroup(pk.b2).all():
-        _fail("b2 has a point outside the G2 subgroup")
+    step("points")
+    if not points_checked:
+        bad = _not_points(f, pk)
+        if bad is not None:
+            _fail(f"{bad} has a point that is not on the curve (or not in the subgroup)")
+        if strict_b2 and pk.b2.shape[0]:
+            step("b2_subgroup")
+            ok = f.g2_in_subgroup(pk.b2)
+            if not ok.all():
+                _fail(f"b2[{int(np.argmin(ok))}] is a point outside the G2 subgroup")
     vk = pk.vk
     for name, pt in (
         ("alpha_1", vk.alpha_1),
@@ -487,6 +510,7 @@ def verify_key_srs(
     t = lap("points", t)
 
     # --- random combinations of the queries (rho per wire, sigma per H point, x and lam scalars).
+    step("msm_a_b1")
     rho, sigma = _random_fr(nv), _random_fr(n)
     x, lam = _random_fr(2)
     va = a_rows.matvec(rho, n)
@@ -497,8 +521,10 @@ def verify_key_srs(
     a_sum = _msm_used(f, pk.a, rho, used_a, "A")
     b1_sum = _msm_used(f, pk.b1, rho, used_b, "B1")
     t = lap("msm_a_b1", t)
+    step("msm_b2")
     b2_sum = _msm_used_g2(f, pk.b2, rho, used_b)
     t = lap("msm_b2", t)
+    step("msm_c_h_ic")
     if pk.c[~used_c].any():
         _fail("a C point of a wire in no constraint is not infinity")
     idx = np.nonzero(used_c)[0]
@@ -512,18 +538,27 @@ def verify_key_srs(
 
     # Coefficient vectors: sum_i v_i L_i(tau) = sum_k intt(v)_k tau^k.  For H, sigma at the odd 2n-th
     # roots (0 at the even ones) interpolates to (1 - X^n) c(X) with c = coset_intt(sigma/2, omega_2n).
+    step("ntt")
     xs = np.repeat(x[None], n, axis=0)
     p_ab = f.intt(f.fr_add(va, f.fr_mul(vb, xs)))
     half = f.fr_from_ints([(R_MOD + 1) // 2] * n)
     c_h = f.coset_intt(f.fr_mul(sigma, half), domain_root(2 * n))
     p_c = f.intt(vc)
     lam_n = np.repeat(lam[None], n, axis=0)
-    p_lo = f.fr_add(f.fr_add(p_c, c_h), f.fr_mul(p_ab, lam_n))
+    tau_n2 = srs.g2_power(n)
+    if tau_n2 is not None:  # (1 - tau^n) c_H(tau) through e(T(c_H), tau^n G2 - G2)
+        p_lo = f.fr_add(p_c, f.fr_mul(p_ab, lam_n))
+        h_g2 = f.g2_add(tau_n2.reshape(1, 2, 2, 4), f.g2_neg(f.g2_generator()))[0]
+    else:  # version-1 SRS: c_H(tau) - tau * sum_k c_H,k tau^(k+n-1)
+        p_lo = f.fr_add(f.fr_add(p_c, c_h), f.fr_mul(p_ab, lam_n))
+        h_g2 = srs.tau_g2[1]
     t = lap("ntt", t)
+    step("msm_srs")
     t_lo = np.ascontiguousarray(srs.tau_g1[:n])
     exp_lo = _msm1(f, t_lo, p_lo)
-    exp_hi = _msm1(f, np.ascontiguousarray(srs.tau_g1[n - 1 : 2 * n - 1]), c_h)
+    exp_h = _msm1(f, t_lo if tau_n2 is not None else np.ascontiguousarray(srs.tau_g1[n - 1 : 2 * n - 1]), c_h)
     t = lap("msm_srs", t)
+    step("pairings")
 
     # B2 against B1: e(sum rho_s b1[s], G2) = e(G1, sum rho_s b2[s]) (B1 itself is in the product below).
     if not f.g2_in_subgroup(b2_sum)[0] or not f.pairing_check(
@@ -542,10 +577,10 @@ def verify_key_srs(
             f.g1_neg(a_sum),
             f.g1_neg(vk.alpha_1.reshape(1, 2, 4)),
             f.g1_add(ab, f.g1_neg(exp_lo)),
-            exp_hi,
+            exp_h,
         ]
     )
-    qs = np.stack([vk.delta_2, vk.gamma_2, vk.beta_2, b2_sum[0], g2[0], srs.tau_g2[1]])
+    qs = np.stack([vk.delta_2, vk.gamma_2, vk.beta_2, b2_sum[0], g2[0], h_g2])
     if not f.pairing_check(ps, qs):
         # only on failure: which part (one more MSM)
         got_ab = f.g1_add(a_sum, f.g1_mul(b1_sum, f.fr_to_ints(x[None])))
@@ -568,14 +603,14 @@ def _msm_used_g2(f, pts: np.ndarray, sc: np.ndarray, used: np.ndarray) -> np.nda
     return f.msm_g2(np.ascontiguousarray(sub), np.ascontiguousarray(sc)).reshape(1, 2, 2, 4)
 
 
-def _srs_verdict(srs_path: PathLike, srs_hex: str, cache_dir: PathLike | None, timings: dict):
-    """Read the SRS file and run :func:`~zkmb.groth16.srs.verify_srs` unless a cached verdict exists."""
+def _srs_verdict(load, srs_hex: str, cache_dir: PathLike | None, timings: dict):
+    """``load()`` the SRS and run :func:`~zkmb.groth16.srs.verify_srs` unless a cached verdict exists."""
     import time
 
-    from .srs import read_srs, verify_srs
+    from .srs import verify_srs
 
     t0 = time.perf_counter()
-    srs = read_srs(srs_path)
+    srs = load()
     timings["read_srs"] = time.perf_counter() - t0
     marker = Path(cache_dir) / f"srs-ok-{srs_hex}" if cache_dir is not None else None
     if marker is None or not marker.exists():
@@ -589,17 +624,33 @@ def _srs_verdict(srs_path: PathLike, srs_hex: str, cache_dir: PathLike | None, t
 
 
 class _SrsSource:
-    """An SRS file read and verified at most once (shared by the checks of several keys)."""
+    """An SRS read and verified at most once (shared by the checks of several keys): an ``srs.bin`` file,
+    or (``parts`` given) the compact parts 0, 1, ... a client downloaded, whose ``digest`` the caller
+    computed from the parts' SHA-256s.  ``progress(done, total)`` follows the parts' decompression."""
 
-    def __init__(self, path: PathLike, cache_dir: PathLike | None):
-        self.path, self.cache_dir = path, cache_dir
-        self.digest = key_digest(path)
+    def __init__(
+        self,
+        path: PathLike | None,
+        cache_dir: PathLike | None,
+        *,
+        parts: list | None = None,
+        digest: str | None = None,
+        progress=None,
+    ):
+        self.path, self.cache_dir, self.parts, self.progress = path, cache_dir, parts, progress
+        self.digest = digest if parts is not None else key_digest(path)
         self._srs = None
         self.timings: dict[str, float] = {}
 
     def get(self):
         if self._srs is None:
-            self._srs = _srs_verdict(self.path, self.digest, self.cache_dir, self.timings)
+            from .srs import read_srs, read_srs_parts
+
+            if self.parts is not None:
+                load = lambda: read_srs_parts(self.parts, progress=self.progress)  # noqa: E731
+            else:
+                load = lambda: read_srs(self.path)  # noqa: E731
+            self._srs = _srs_verdict(load, self.digest, self.cache_dir, self.timings)
         return self._srs
 
 
@@ -611,7 +662,7 @@ def _cached_key_check(pk_path: PathLike, cs, src: _SrsSource, cache_dir: PathLik
     t0 = time.perf_counter()
     pk_hex = key_digest(pk_path)
     cs_hex = cs.digest().hex()
-    tag = hashlib.sha256(f"zkmb-srs-keycheck-v1|{pk_hex}|{cs_hex}|{src.digest}".encode()).hexdigest()
+    tag = hashlib.sha256(f"zkmb-srs-keycheck-v2|{pk_hex}|{cs_hex}|{src.digest}".encode()).hexdigest()
     marker = Path(cache_dir) / f"key-srs-ok-{tag}" if cache_dir is not None else None
     hashed = time.perf_counter() - t0
     if marker is not None and marker.exists():

@@ -191,6 +191,10 @@ class ProvingKey:
             if rows.cols.size and (rows.cols.min() < 0 or rows.cols.max() >= nv):
                 raise InvalidInput(f"proving key: {name} refers to a wire outside the witness")
 
+    source_sha256: str | None = field(default=None, compare=False, repr=False)
+    """For a key file that is a decompressed cache (:mod:`zkmb.groth16.compact`): the SHA-256 of the
+    compact file it was expanded from (stored in the header; None for a key written by a setup)."""
+
     def save(self, path: str | os.PathLike) -> None:
         arrays = {
             "alpha_1": self.vk.alpha_1,
@@ -213,6 +217,8 @@ class ProvingKey:
             "b_vals": self.b_rows.vals,
         }
         meta = {"n_vars": self.n_vars, "n_public": self.n_public, "domain_size": self.domain_size}
+        if self.source_sha256 is not None:
+            meta["source_sha256"] = self.source_sha256
         _write(path, KIND_PK, self.digest, meta, arrays)
 
     @classmethod
@@ -254,7 +260,9 @@ class ProvingKey:
             if ptr is None or cols is None or vals is None or ptr.dtype != np.int64 or cols.dtype != np.int64:
                 raise InvalidInput(f"{path}: missing or mistyped {m.upper()} rows")
             rows[m] = CsrRows(ptr, cols, _typed(vals, (None, 4), path, f"{m}_vals"))
+        source = meta.get("source_sha256")
         pk = cls(nv, npub, n, vk, a_rows=rows["a"], b_rows=rows["b"], **rest)
+        pk.source_sha256 = source if isinstance(source, str) else None
         pk.check_shapes()
         vk.validate()
         fast.g1_validate(np.stack([pk.beta_1, pk.delta_1]))
@@ -365,6 +373,27 @@ def _read(path, expect_digest: bytes | None):
             raise InvalidInput(f"{path}: array {name} lies outside the payload")
         arrays[name] = np.frombuffer(payload, dtype=dtype, count=nbytes // 8, offset=off).reshape(shape)
     return kind, digest, header, arrays, mm
+
+
+def read_key_header(path: str | os.PathLike) -> tuple[int, bytes, dict]:
+    """``(kind, digest, header)`` of a key file from its prefix and JSON header, without reading or
+    checking the payload (a cheap look; :meth:`ProvingKey.load` checks everything)."""
+    try:
+        with open(path, "rb") as f:
+            prefix = f.read(_PREFIX.size)
+            if len(prefix) != _PREFIX.size:
+                raise InvalidInput(f"{path}: truncated key file")
+            magic, version, kind, digest, hlen = _PREFIX.unpack(prefix)
+            if magic != MAGIC or version != FORMAT_VERSION or hlen > _MAX_HEADER:
+                raise InvalidInput(f"{path}: not a zkmb key file of format {FORMAT_VERSION}")
+            header = json.loads(f.read(hlen))
+    except OSError as e:
+        raise InvalidInput(f"cannot read key file {path}: {e.strerror}") from e
+    except ValueError as e:
+        raise InvalidInput(f"{path}: corrupt header") from e
+    if not isinstance(header, dict):
+        raise InvalidInput(f"{path}: corrupt header")
+    return kind, digest, header
 
 
 def _typed(arr: np.ndarray, shape: tuple, path, name: str) -> np.ndarray:

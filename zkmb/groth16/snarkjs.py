@@ -468,7 +468,8 @@ class ZkeyGroth16:
         Always: alpha_1, beta_1, delta_1 on G1 and not infinity; beta_2, gamma_2, delta_2 on the twist,
         in the r-torsion subgroup and not infinity; IC on G1. With ``bulk``: every point of A, B1,
         C, H on G1 (= in G1, cofactor 1) and every B2 point on the twist; with ``b2_subgroup`` also
-        every B2 point in G2 (~55 us per point, hence off by default; see docs/snarkjs-interop.md).
+        every B2 point in G2 (~50 us per point; off by default for reading, on in the key checks of
+        :mod:`zkmb.groth16.keycheck`).
         """
         for name in ("alpha_1", "beta_1", "delta_1"):
             _check_g1(_g1_list(getattr(self, name))[0], f"zkey {name}", allow_infinity=False)
