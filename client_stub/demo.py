@@ -441,7 +441,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         res = asyncio.run(main())
     except asyncio.CancelledError:  # SIGTERM (Ctrl-C raises KeyboardInterrupt itself)
-        from zkmb.cli import Terminated
+        from zkmb.errors import Terminated
 
         raise Terminated() from None
     _report(res, args.allowed, args.blocked, _say)

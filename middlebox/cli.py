@@ -202,7 +202,7 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
         await mb.close()  # bridge children included
         if isinstance(e, InvalidInput):
             raise
-        from zkmb.cli import describe_os_error
+        from zkmb.errors import describe_os_error
 
         raise InvalidInput(describe_os_error(e, "cannot start")) from None
     stop = stop or asyncio.Event()

@@ -83,6 +83,11 @@ def serve_child(bridge, queue: int, proof_listen: tuple[str, int] | None, ctrl: 
         try:
             await stop.wait()
         finally:
+            # stopping: a second signal (Ctrl-C reaches the whole group, then the parent's terminate)
+            # must neither interrupt the close nor hit asyncio's wakeup fd as the loop closes
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
             if ctrl is not None:
                 loop.remove_reader(ctrl.fileno())
             await bridge.close()

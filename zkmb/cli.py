@@ -9,9 +9,9 @@ import signal
 import sys
 
 from . import __version__
-from .errors import ZkmbError
+from .errors import Terminated, ZkmbError, describe_os_error
 
-BENCH_SUITES = ("algebra", "groth16", "policy", "statements", "middlebox", "e2e", "baseline")
+BENCH_SUITES = ("algebra", "groth16", "policy", "statements", "middlebox", "e2e", "baseline", "keys")
 BENCH_DEFAULT_JSON = "docs/benchmarks.json"
 BENCH_DEFAULT_REPORT = "docs/benchmarks.md"
 BENCH_DEFAULT_IMG = "docs/img"
@@ -308,11 +308,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM while no service handler is installed (loading or checking keys, building a policy):
-    unwinds like Ctrl-C, so ``finally`` blocks run and spawned children are stopped."""
-
-
 def _on_sigterm(signum, frame) -> None:
     raise Terminated()
 
@@ -341,14 +336,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def describe_os_error(e: OSError, what: str = "") -> str:
-    """One line for an OSError: ``what``, the file names and the reason (``strerror``), never a repr."""
-    reason = e.strerror or str(e) or type(e).__name__
-    names = [str(f) for f in (e.filename, e.filename2) if f is not None]
-    where = " -> ".join(names)
-    return ": ".join(p for p in (what, where, reason) if p)
 
 
 if __name__ == "__main__":

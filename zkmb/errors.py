@@ -13,3 +13,16 @@ class InvalidInput(ZkmbError, ValueError):
 
 class InvalidPoint(InvalidInput):
     """A curve point is not on the curve, not in the prime-order subgroup, or not canonically encoded."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while no service handler is installed (loading or checking keys, building a policy), or
+    the demo stopped by SIGTERM: unwinds like Ctrl-C, so ``finally`` blocks run and spawned children
+    are stopped; ``zkmb`` then exits with status 143.  Not an error."""
+
+
+def describe_os_error(e: OSError, what: str = "") -> str:
+    """One line for an OSError: ``what``, the file names and the reason (``strerror``), never a repr."""
+    reason = e.strerror or str(e) or type(e).__name__
+    names = [str(f) for f in (e.filename, e.filename2) if f is not None]
+    return ": ".join(p for p in (what, " -> ".join(names), reason) if p)

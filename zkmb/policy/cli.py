@@ -80,7 +80,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     try:
         policy.write(args.output, provenance=not args.no_provenance)
     except OSError as e:
-        from ..cli import describe_os_error
+        from ..errors import describe_os_error
 
         raise InvalidInput(describe_os_error(e, f"cannot write {args.output}")) from None
     if not args.no_cache:

@@ -107,7 +107,7 @@ def _cmd_resolver(args: argparse.Namespace) -> int:
         try:
             bound = await server.start(host, port)
         except OSError as e:
-            from ..cli import describe_os_error
+            from ..errors import describe_os_error
 
             raise InvalidInput(describe_os_error(e, f"cannot listen on {args.listen}")) from None
         stop = asyncio.Event()
