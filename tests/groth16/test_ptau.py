@@ -9,7 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.groth16.conftest import snarkjs, tools_available
+from tests.conftest import require
+from tests.groth16.conftest import TOOLS, snarkjs, tools_available
 from zkmb.groth16 import ptau as P
 from zkmb.groth16.snarkjs import read_ptau_info, read_ptau_lagrange, read_ptau_points
 
@@ -74,7 +75,13 @@ def test_lagrange_matches_definition():
         assert np.array_equal(pt.lagrange[12][m - 1 : 2 * m - 1], f.g1_mul_generator(want))
 
 
-needs_tools = pytest.mark.skipif(not tools_available(), reason="node tools missing")
+@pytest.fixture
+def node_tools() -> None:
+    """The snarkjs tests: skipped without node and the pinned tools, a failure in CI (conftest.require)."""
+    require(tools_available(), f"node, snarkjs, circom2 and circomlib are needed (looked in {TOOLS})")
+
+
+needs_tools = pytest.mark.usefixtures("node_tools")
 
 
 @needs_tools
