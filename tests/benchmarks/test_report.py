@@ -119,7 +119,7 @@ def test_full_report_writes_markdown_and_figures(tmp_path):
     # targets: a met one, a miss, and one whose key is absent
     assert "| #2 | Fq multiplication | <= 20 ns | 17.5 ns | met |" in md
     assert "| #2 | G1 MSM 2^16, random scalars, 1 core | <= 0.3 s | 0.5 s | **miss** |" in md
-    assert "| #5 | build, 4M rules | <= 300 s | — | not measured |" in md
+    assert "| #5 | build, 4M rules (shared lists + synthetic names) | <= 300 s | — | not measured |" in md
     # the slowest statement's verification (Q-192) decides that row
     assert "verify, slowest statement | <= 2 ms | 2.3 ms | **miss**" in md
     assert "Where snarkjs stops: no prepared powers of tau >= 2^13." in md
@@ -163,7 +163,10 @@ def test_missing_failed_and_skipped_areas(tmp_path):
     assert "Skipped: stubby is not installed." in md
     assert "QUICK RUN" not in md or "Quick run" in md
     assert "| #2 | Fq multiplication | <= 20 ns | — | failed |" in md
-    assert "| #9 | added latency per query, p50 | <= 200 ms | — | not run |" in md
+    assert (
+        "| #9 | added latency per query, p50 (one client, one query at a time) | <= 200 ms | — | not run |"
+        in md
+    )
     assert "No data" in md
 
 
@@ -216,3 +219,25 @@ def test_cli_report_regenerates_from_saved_json(tmp_path):
 def test_cli_report_needs_a_path(capsys):
     assert main(["bench", "report"]) == 1
     assert "needs the JSON" in capsys.readouterr().err
+
+
+def test_report_says_what_the_numbers_are():
+    """Issue #19: the batched figure is the service's (batches of at most 16, with the mean batch it
+    formed under load), the e2e latency is one client with a gap, the 4M build's synthetic share is
+    stated, and per-second keys carry a per-second unit."""
+    doc = full_doc()
+    doc["areas"]["middlebox"].update(hold_mean_batch=5.17, hold_offered_per_s=1200.0)
+    doc["areas"]["e2e"].update(gap_s=0.5, qps_clients=8, qps=3.2)
+    doc["areas"]["policy"].update(rules_150k=145_934, rules_4m=3_998_828, build_4m_s=162.7)
+    md = report.render_markdown(doc, {}, report.Path("docs/benchmarks.md"))
+    assert (
+        "| #8 | batched verifications per second per core, batches of 16 (the most the service's pool "
+        "forms) | >= 1,500/s | 2,434/s | met |"
+    ) in md
+    assert "at most 16 proofs" in md and "held 5.17 proofs on average" in md
+    assert "a batch the service never forms" in md
+    assert "one client, one query at a time, 0.5 s between queries; `qps`: 8 concurrent clients" in md
+    assert "plus 3,852,894 seeded synthetic names" in md and "96.4% of its names are synthetic" in md
+    assert "| `verify_per_s_core` | 571/s |" in md
+    assert "| `hold_offered_per_s` | 1,200/s |" in md and "| `qps` | 3.2/s |" in md
+    assert "| `gap_s` | 0.5 s |" in md
