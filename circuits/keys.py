@@ -703,12 +703,12 @@ def _srs_source(d: Path, rec: dict | None, n_max: int, cache_dir, say: Detail):
     try:
         parts = srs_parts_for(rec, n_max)
     except InvalidInput as e:
-        raise KeyMismatch(f"{d}: {e}") from e
+        raise KeyMismatch(f"{d}: no {fname}, and {e}") from e
     paths, shas = [], []
     for p in parts:
         path = d / Path(str(p.get("file"))).name
         if not path.is_file():
-            raise KeyMismatch(f"{d}: SRS part {path.name} is missing (and no {fname})")
+            raise KeyMismatch(f"{d}: no {fname}, and the SRS part {path.name} is missing")
         sha = _sha256_file(path)
         if sha != p.get("sha256"):
             raise KeyMismatch(f"{d}: SRS part {path.name} does not match the manifest's sha256")

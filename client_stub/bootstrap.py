@@ -6,22 +6,27 @@ into a state directory and returns ``(policy_path, key_dir)`` for the usual loca
 * the policy is refused unless :func:`zkmb.policy.load_policy` accepts it (its rules hash to the root
   its header states) *and* that root equals the one ``/root`` publishes; it is cached as
   ``STATE/policy/<root hex>.zkmbp`` (the tree cache of :func:`load_policy` is used as usual);
-* every proving key is checked against the SRS the endpoint publishes (``/keys/srs.bin``): each key
-  element must be what the circuit (compiled here) implies for the SRS's tau, δ ≠ 0 (SPEC §8;
-  :func:`zkmb.circuits.keys.verify_key_dir`, verdict cached by key digest); no SRS or a failed check
-  and the keys are refused;
-* key files go to ``STATE/keys/<sha256 of the manifest, 16 hex>/`` and are downloaded only when the
-  cached file does not match the manifest (size, and sha256 or the key file's circuit digest); the
-  ``.pk`` and ``.vk`` of a circuit must carry the same digest (and the manifest's, if it states one),
-  and :func:`zkmb.circuits.keys.load_keys` then checks them (default: the verifying keys against the
-  circuits this code compiles, so the key directory's manifest digests are independently confirmed).
+* only what the stub uses is downloaded (:func:`fetch_keys`): for each of its circuits (its suite's CO and
+  PAD, its Q size classes) ``NAME.vk`` and the compact proving key ``NAME.pkc``
+  (:mod:`zkmb.groth16.compact`: compressed points, no R1CS rows), and the compact SRS parts holding the
+  powers its largest domain needs; every file must have the size and SHA-256 the manifest states or it
+  is refused, an interrupted download resumes (HTTP Range), and progress (size, rate) goes to stderr;
+* every proving key is decompressed once into ``NAME.pk`` (validating every point; a corrupt cache is
+  rebuilt) and checked against the SRS: each key element must be what the circuit (compiled here)
+  implies for the SRS's tau, δ ≠ 0, every G2 point in G2, and ``NAME.vk`` the verifying key inside it
+  (SPEC §8; :func:`zkmb.circuits.keys.verify_key_dir`, verdict cached by file digests); no SRS or a
+  failed check and the keys are refused;
+* key files go to ``STATE/keys/<sha256 of the manifest, 16 hex>/``; :func:`zkmb.circuits.keys.load_keys`
+  then checks the verifying keys against the circuits this code compiles (so the manifest's digests are
+  independently confirmed).
 
 :func:`check_rotation` asks ``/root`` whether the root changed; :func:`watch_rotation` polls it and
 hands a newly verified policy to a callback (the stub swaps ``Listener.policy``/``ProvingUpstream.policy``).
 
 Plain ``http``/``https`` with :mod:`urllib` (no proxies, no redirects), timeouts on every request and
 size limits on every download.  The endpoint is not authenticated: what a bootstrap guarantees is that
-the policy is consistent with the root the endpoint publishes and the keys match the circuits.
+the policy is consistent with the root the endpoint publishes and the keys are well formed for the
+circuits (the manifest itself comes from the middlebox).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from zkmb.errors import InvalidInput
 
 __all__ = [
     "BootstrapError",
+    "ProgressLine",
     "MAX_KEY_BYTES",
     "MAX_POLICY_BYTES",
     "bootstrap",
@@ -75,6 +81,10 @@ Progress = Callable[[str, int, int], None]
 class BootstrapError(InvalidInput):
     """The endpoint could not be reached, answered something malformed, or served a refused file."""
 
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
@@ -92,14 +102,16 @@ def _base(url: str) -> str:
 
 
 @contextlib.contextmanager
-def _get(base: str, path: str, limit: int, timeout: float):
-    """The open response to ``GET base+path`` with its announced length checked against ``limit``."""
+def _get(base: str, path: str, limit: int, timeout: float, headers: dict | None = None):
+    """The open response to ``GET base+path`` with its announced length checked against ``limit``;
+    yields ``(url, response, length)`` (``response.status`` is 200 or 206)."""
     url = base + path
     try:
-        resp = _OPENER.open(urllib.request.Request(url, headers={"Accept": "*/*"}), timeout=timeout)
+        req = urllib.request.Request(url, headers={"Accept": "*/*", **(headers or {})})
+        resp = _OPENER.open(req, timeout=timeout)
     except urllib.error.HTTPError as e:
         e.close()
-        raise BootstrapError(f"{url}: HTTP {e.code}") from None
+        raise BootstrapError(f"{url}: HTTP {e.code}", status=e.code) from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise BootstrapError(f"{url}: {getattr(e, 'reason', e)}") from None
     with resp:
@@ -134,51 +146,150 @@ def _fetch_json(base: str, path: str, timeout: float):
         raise BootstrapError(f"{base}{path}: not JSON ({e})") from None
 
 
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+
+
 def _fetch_file(
-    base: str, path: str, dest: Path, size: int, sha256: str | None, timeout: float, progress: Progress | None
-) -> None:
-    """Stream ``base+path`` into ``dest`` (atomically), exactly ``size`` bytes and, if given, that sha256."""
-    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.part")
-    h = hashlib.sha256()
-    done = 0
-    try:
-        with _get(base, path, size, timeout) as (url, resp, length), open(tmp, "wb") as f:
-            if length is not None and length != size:
-                raise BootstrapError(f"{url}: {length} bytes, the manifest says {size}")
-            if progress is not None:
-                progress(dest.name, 0, size)
-            while done <= size:
+    base: str,
+    path: str,
+    dest: Path,
+    size: int,
+    sha256: str,
+    timeout: float,
+    progress: Progress | None,
+) -> int:
+    """Download ``base+path`` into ``dest``: exactly ``size`` bytes whose SHA-256 is ``sha256``, else
+    refused (:class:`BootstrapError`).  Returns the bytes transferred.
+
+    The bytes go to ``dest.part`` first and are renamed only once complete and verified.  A ``.part``
+    left by an interrupted run is resumed with ``Range: bytes=N-`` (a ``206`` whose ``Content-Range``
+    continues it exactly; a ``200`` starts over; a ``416`` drops it and starts over); if a resumed file's
+    digest does not match, it is downloaded once more from the start before it is refused."""
+    part = dest.with_name(f"{dest.name}.part")
+    transferred = 0
+    for attempt in range(2):
+        have = part.stat().st_size if part.is_file() else 0
+        if have > size:
+            part.unlink()
+            have = 0
+        h = hashlib.sha256()
+        if have:
+            with open(part, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        try:
+            resumed, n, h = _download(base, path, part, have, size, h, timeout, progress)
+        except BootstrapError as e:
+            if e.status == 416 and have and attempt == 0:  # the partial file is not a prefix: restart
+                part.unlink(missing_ok=True)
+                continue
+            raise
+        transferred += n
+        if h.hexdigest() == sha256:
+            os.replace(part, dest)
+            return transferred
+        part.unlink(missing_ok=True)
+        if resumed and attempt == 0:
+            log.warning(
+                "%s%s: digest mismatch after resuming at %d bytes: fetching it again", base, path, resumed
+            )
+            continue
+        raise BootstrapError(
+            f"{base}{path}: sha256 {h.hexdigest()[:16]}... differs from the manifest's {sha256[:16]}...: "
+            "refused (corrupted in transit, or not the file the middlebox publishes)"
+        )
+    raise BootstrapError(f"{base}{path}: could not resume the download")
+
+
+def _download(base, path, part: Path, have: int, size: int, h, timeout: float, progress):
+    """Append bytes ``have..size-1`` of ``base+path`` to ``part`` (all of it when ``have`` is 0 or the
+    server ignores the range), updating the hash ``h`` of the part's bytes; returns ``(resumed_at,
+    bytes_transferred, hash)``."""
+    headers = {"Range": f"bytes={have}-"} if have else None
+    if have >= size:
+        return have, 0, h
+    with _get(base, path, size, timeout, headers) as (url, resp, length):
+        if have and resp.status == 206:
+            got = resp.headers.get("Content-Range", "")
+            m = _CONTENT_RANGE.match(got)
+            if m is None or (int(m[1]), int(m[2]), int(m[3])) != (have, size - 1, size):
+                raise BootstrapError(
+                    f"{url}: Content-Range {got!r} does not continue the {have} of {size} bytes"
+                )
+        elif resp.status != 200 or (length is not None and length != size):
+            raise BootstrapError(f"{url}: HTTP {resp.status}, {length} bytes; the manifest says {size}")
+        elif have:  # the server sent the whole file: start over
+            have = 0
+            h = hashlib.sha256()
+        done = start = have
+        if progress is not None:
+            progress(part.name[: -len(".part")], done, size)
+        with open(part, "ab" if have else "wb") as f:
+            while done < size:
                 try:
-                    chunk = resp.read(min(_CHUNK, size + 1 - done))
+                    chunk = resp.read(min(_CHUNK, size - done))
                 except (OSError, ValueError) as e:
-                    raise BootstrapError(f"{url}: {e}") from None
+                    raise BootstrapError(
+                        f"{url}: {e} after {done} of {size} bytes (run again to resume)"
+                    ) from None
                 if not chunk:
                     break
                 f.write(chunk)
                 h.update(chunk)
                 done += len(chunk)
                 if progress is not None:
-                    progress(dest.name, min(done, size), size)
-            if done != size:
-                raise BootstrapError(f"{url}: got {done} bytes, the manifest says {size}")
-            if sha256 is not None and h.hexdigest() != sha256:
-                raise BootstrapError(f"{url}: sha256 {h.hexdigest()[:16]}... differs from the manifest's")
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+                    progress(part.name[: -len(".part")], done, size)
+        if done != size:
+            raise BootstrapError(f"{url}: got {done} of {size} bytes (run again to resume)")
+        if resp.read(1):
+            raise BootstrapError(f"{url}: more than the manifest's {size} bytes")
+    return start, done - start, h
 
 
-def stderr_progress(name: str, done: int, total: int, _state: dict = {}) -> None:  # noqa: B006
-    """Default progress: one updating line per file on stderr (at most ~10 updates a second)."""
-    now = time.monotonic()
-    if done not in (0, total) and now - _state.get(name, 0.0) < 0.1:
-        return
-    _state[name] = now
-    mib = 1 << 20
-    end = "\n" if done == total else ""
-    sys.stderr.write(f"\rzkmb: fetching {name} {done / mib:8.1f} / {total / mib:.1f} MiB{end}")
-    sys.stderr.flush()
+class ProgressLine:
+    """Download progress on stderr: on a terminal one updating line per file (size, done, rate, at most
+    ten updates a second); otherwise a line every ``interval`` seconds.  Each file ends with a line
+    giving its size, time and rate (and where it resumed).  Files below ``quiet_below`` bytes are
+    not shown (:func:`fetch_keys` logs a summary of everything it fetched)."""
+
+    def __init__(self, stream=None, interval: float = 5.0, quiet_below: int = 1 << 20):
+        self.stream = stream
+        self.interval = interval
+        self.quiet_below = quiet_below
+        """Files smaller than this (verifying keys, small SRS parts) show no progress."""
+        self._files: dict[str, tuple[float, int, float]] = {}
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if total < self.quiet_below:
+            return
+        stream = self.stream or sys.stderr
+        now = time.monotonic()
+        if name not in self._files or done < self._files[name][1]:
+            self._files[name] = (now, done, 0.0)
+        t0, start, last = self._files[name]
+        tty = hasattr(stream, "isatty") and stream.isatty()
+        if done < total and now - last < (0.1 if tty else self.interval):
+            return
+        self._files[name] = (t0, start, now)
+        mib = 1 << 20
+        rate = (done - start) / max(now - t0, 1e-6) / mib
+        resumed = f", resumed at {start / mib:.1f} MiB" if start else ""
+        if done >= total:
+            line = (
+                f"zkmb: fetched {name} {total / mib:.1f} MiB in {now - t0:.1f} s ({rate:.1f} MiB/s{resumed})"
+            )
+            stream.write(("\r" if tty else "") + line + "\n")
+            del self._files[name]
+        else:
+            line = (
+                f"zkmb: fetching {name} {done / mib:8.1f} / {total / mib:.1f} MiB  {rate:6.1f} MiB/s{resumed}"
+            )
+            stream.write(("\r" + line) if tty else line + "\n")
+        stream.flush()
+
+
+stderr_progress = ProgressLine()
+"""The default download progress (see :class:`ProgressLine`)."""
 
 
 # ---------------------------------------------------------------------------------------------- root
@@ -224,7 +335,9 @@ def check_rotation(publish_url: str, current_root: int, *, timeout: float = TIME
 # ---------------------------------------------------------------------------------------------- policy
 
 
-def fetch_policy(publish_url: str, state_dir: str | os.PathLike, *, timeout: float = TIMEOUT):
+def fetch_policy(
+    publish_url: str, state_dir: str | os.PathLike, *, timeout: float = TIMEOUT, stats: dict | None = None
+):
     """The published policy, verified: ``(path, Policy)``; the path is ``STATE/policy/<root>.zkmbp``.
 
     Uses the cached file when one exists for the published root (still re-loaded and checked).
@@ -246,6 +359,9 @@ def fetch_policy(publish_url: str, state_dir: str | os.PathLike, *, timeout: flo
         except InvalidInput as e:
             log.warning("cached policy %s refused (%s): fetching it again", final, e)
     data = _fetch_bytes(base, "/policy", MAX_POLICY_BYTES, timeout)
+    if stats is not None:
+        stats["policy_bytes"] = len(data)
+        stats["download_bytes"] = stats.get("download_bytes", 0) + len(data)
     tmp = pdir / f".{os.getpid()}.policy.part"
     try:
         tmp.write_bytes(data)
@@ -273,12 +389,14 @@ def fetch_policy(publish_url: str, state_dir: str | os.PathLike, *, timeout: flo
 # ---------------------------------------------------------------------------------------------- keys
 
 
-def _parse_manifest(url: str, data) -> tuple[dict[str, dict], bool]:
-    """``({name: {"digest": hex|None, "pk": (bytes, sha256|None), "vk": (...)}}, is_key_dir_format)``."""
+def _parse_manifest(url: str, data) -> tuple[dict[str, dict], dict | None]:
+    """``({name: {"digest", "domain", "vk": (bytes, sha256), "pkc": (bytes, sha256) | None}}, srs record)``
+    from the key directory's manifest (:mod:`zkmb.circuits.keys`); BootstrapError if malformed."""
+    from zkmb.groth16.r1cs_to_qap import domain_size_for
 
     def size(v):
         if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= MAX_KEY_BYTES:
-            raise BootstrapError(f"{url}: bad key size {v!r}")
+            raise BootstrapError(f"{url}: bad file size {v!r}")
         return v
 
     def sha(v):
@@ -286,67 +404,92 @@ def _parse_manifest(url: str, data) -> tuple[dict[str, dict], bool]:
             raise BootstrapError(f"{url}: bad sha256 {v!r}")
         return v
 
-    if not isinstance(data, dict):
-        raise BootstrapError(f"{url}: not a JSON object")
+    def count(v):
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 28:
+            raise BootstrapError(f"{url}: bad count {v!r}")
+        return v
+
+    if not isinstance(data, dict) or "circuits" not in data:
+        raise BootstrapError(
+            f"{url}: not a key manifest with digests (the middlebox's key directory has no manifest.json; "
+            "run `zkmb setup` there)"
+        )
+    if data.get("format") != 1 or not isinstance(data["circuits"], dict):
+        raise BootstrapError(f"{url}: unsupported manifest format {data.get('format')!r}")
     out: dict[str, dict] = {}
-    if "circuits" in data:  # the key directory's own manifest (zkmb.circuits.keys)
-        if data.get("format") != 1 or not isinstance(data["circuits"], dict):
-            raise BootstrapError(f"{url}: unsupported manifest format {data.get('format')!r}")
-        for name, e in data["circuits"].items():
-            if not isinstance(e, dict):
-                raise BootstrapError(f"{url}: malformed entry {name!r}")
-            out[name] = {
-                "digest": sha(e.get("digest")),
-                "pk": (size(e.get("pk_bytes")), None),
-                "vk": (size(e.get("vk_bytes")), None),
-            }
-        return out, True
-    for name, e in data.items():  # the table the publisher computes: {name: {"vk": {bytes, sha256}, ...}}
-        if not isinstance(e, dict) or not all(isinstance(e.get(x), dict) for x in ("pk", "vk")):
-            continue  # a circuit published without both files is not usable
+    for name, e in data["circuits"].items():
+        if not isinstance(e, dict):
+            raise BootstrapError(f"{url}: malformed entry {name!r}")
+        vk_sha = e.get("vk_sha256")
         out[name] = {
-            "digest": None,
-            **{x: (size(e[x].get("bytes")), sha(e[x].get("sha256"))) for x in ("pk", "vk")},
+            "digest": sha(e.get("digest")),
+            "domain": domain_size_for(count(e.get("constraints")), count(e.get("public"))),
+            "vk": (size(e.get("vk_bytes")), sha(vk_sha)) if vk_sha is not None else None,
+            "pkc": (size(e.get("pkc_bytes")), sha(e.get("pkc_sha256"))) if "pkc_file" in e else None,
         }
-    return out, False
-
-
-def _parse_srs(url: str, data) -> tuple[int, str] | None:
-    """The manifest's SRS record as ``(bytes, sha256)`` (None when the endpoint publishes none)."""
-    rec = data.get("srs") if isinstance(data, dict) else None
-    if rec is None:
-        return None
-    if not isinstance(rec, dict) or rec.get("file") != "srs.bin":
+        if "pkc_file" in e and e["pkc_file"] != f"{name}.pkc":
+            raise BootstrapError(f"{url}: entry {name!r} names the compact key {e['pkc_file']!r}")
+    srs = data.get("srs")
+    if srs is not None and not isinstance(srs, dict):
         raise BootstrapError(f"{url}: malformed srs record")
-    size, sha = rec.get("bytes"), rec.get("sha256")
-    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_KEY_BYTES:
-        raise BootstrapError(f"{url}: bad srs size {size!r}")
-    if not isinstance(sha, str) or not _SHA.match(sha):
-        raise BootstrapError(f"{url}: bad srs sha256 {sha!r}")
-    return size, sha
+    return out, srs
 
 
-def _file_sha256(path: Path) -> str | None:
+_PART_NAME = re.compile(r"^srs_\d{1,2}\.srsc$")
+
+
+def _srs_files(url: str, srs: dict | None, n_max: int) -> list[tuple[str, int, str]]:
+    """``[(file, bytes, sha256)]`` of the compact SRS parts needed for domains up to ``n_max``."""
+    from zkmb.circuits.keys import srs_parts_for
+
+    if srs is None:
+        raise BootstrapError(
+            f"{url}: the middlebox publishes no SRS, so its proving keys cannot be checked; refusing "
+            "them (a malformed key can break zero knowledge, SPEC §8)"
+        )
     try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
-    except OSError:
-        return None
+        parts = srs_parts_for(srs, n_max)
+    except InvalidInput as e:
+        raise BootstrapError(
+            f"{url}: no usable compact SRS parts ({e}); the middlebox's key directory predates them: run "
+            "`zkmb setup` there"
+        ) from None
+    out = []
+    for p in parts:
+        name, size, sha = p.get("file"), p.get("bytes"), p.get("sha256")
+        if not isinstance(name, str) or not _PART_NAME.match(name):
+            raise BootstrapError(f"{url}: bad SRS part name {name!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_KEY_BYTES:
+            raise BootstrapError(f"{url}: bad SRS part size {size!r}")
+        if not isinstance(sha, str) or not _SHA.match(sha):
+            raise BootstrapError(f"{url}: bad SRS part sha256 {sha!r}")
+        out.append((name, size, sha))
+    return out
 
 
-def _cached_ok(path: Path, size: int, sha256: str | None, kind: int, digest: str | None) -> bool:
-    from zkmb.circuits.keys import KeyMismatch, key_file_header
-
+def _have(path: Path, size: int, sha256: str) -> bool:
+    """The file is already here, complete and with the manifest's digest."""
     try:
         if not path.is_file() or path.stat().st_size != size:
             return False
-        if sha256 is not None:
-            with open(path, "rb") as f:
-                return hashlib.file_digest(f, "sha256").hexdigest() == sha256
-        k, d = key_file_header(path)
-        return k == kind and (digest is None or d.hex() == digest)
-    except (OSError, KeyMismatch):
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest() == sha256
+    except OSError:
         return False
+
+
+@contextlib.contextmanager
+def _locked(directory: Path):
+    """An exclusive lock on ``directory/.lock`` (two stubs bootstrapping into one state directory take
+    turns instead of writing the same ``.part`` files)."""
+    import fcntl
+
+    with open(directory / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def fetch_keys(
@@ -359,23 +502,39 @@ def fetch_keys(
     timeout: float = TIMEOUT,
     progress: Progress | None = stderr_progress,
     verify: bool = True,
+    stats: dict | None = None,
 ) -> Path:
-    """Download (or reuse) the key files of ``names`` (default: every known circuit the manifest lists)
-    into ``STATE/keys/<manifest sha256[:16]>/`` with a format-1 ``manifest.json``; returns that directory.
+    """Download (or reuse) what the stub needs for ``names`` (default: every known circuit the manifest
+    lists) into ``STATE/keys/<manifest sha256[:16]>/`` and return that directory.
 
-    Each circuit's ``.pk`` and ``.vk`` must carry the same circuit digest (and the manifest's, if it
-    states one); then ``load_keys(dir, names, role, against=against)`` fully checks them (skipped when
-    ``against`` is None).  Raises :class:`BootstrapError` or :class:`~zkmb.circuits.keys.KeyMismatch`.
+    Only the files these circuits use: ``NAME.vk``, the compact proving key ``NAME.pkc`` and the compact
+    SRS parts holding the powers the largest of their domains needs (:func:`~zkmb.circuits.keys.
+    srs_parts_for`).  Each file must have the size and SHA-256 the manifest states, or it is refused;
+    interrupted downloads resume (HTTP Range).  Then the ``.vk`` files are checked against the circuits
+    (``load_keys(dir, names, "verifier", against=against)``, skipped when ``against`` is None), each
+    ``.pkc`` must carry its ``.vk``'s digest, and unless ``verify`` is False every proving key is
+    decompressed and checked against the SRS (:func:`check_keys`; refused otherwise).  ``stats``, if
+    given, receives ``download_bytes``, ``download_s``, ``files`` (transferred), ``bytes_needed`` (the
+    sizes of every file this set needs), ``keys_s`` (decompression and checks) and, per circuit,
+    ``decompress_s`` and ``keycheck_s`` (:func:`check_keys`).
+    Raises :class:`BootstrapError` or :class:`~zkmb.circuits.keys.KeyMismatch`.
     """
-    from zkmb.circuits.keys import CIRCUITS, KeyMismatch, key_file_header, key_paths, load_keys
+    from zkmb.circuits.keys import (
+        CIRCUITS,
+        KeyMismatch,
+        expand_compact_keys,
+        key_file_header,
+        key_paths,
+        load_keys,
+    )
 
-    from zkmb.groth16.keys import KIND_PK, KIND_VK
+    from zkmb.groth16.compact import compact_file_header
+    from zkmb.groth16.keys import KIND_VK
 
     base = _base(publish_url)
     data, raw = _fetch_json(base, "/keys/manifest.json", timeout)
     murl = f"{base}/keys/manifest.json"
-    table, own_format = _parse_manifest(murl, data)
-    srs = _parse_srs(murl, data)
+    table, srs = _parse_manifest(murl, data)
     if names is None:
         names = [n for n in table if n in CIRCUITS]
         if not names:
@@ -383,73 +542,116 @@ def fetch_keys(
     missing = [n for n in names if n not in table or n not in CIRCUITS]
     if missing:
         raise BootstrapError(f"{murl}: no usable keys for {', '.join(missing)}")
-    kdir = Path(state_dir) / "keys" / hashlib.sha256(raw).hexdigest()[:16]
-    kdir.mkdir(parents=True, exist_ok=True)
-    entries = {}
+    files: list[tuple[str, int, str]] = []
     for name in names:
         e = table[name]
-        pk_path, vk_path = key_paths(kdir, name)
-        for ext, path, kind in (("vk", vk_path, KIND_VK), ("pk", pk_path, KIND_PK)):
-            size, sha = e[ext]
-            if not _cached_ok(path, size, sha, kind, e["digest"]):
-                _fetch_file(base, f"/keys/{name}.{ext}", path, size, sha, timeout, progress)
-        (kpk, dpk), (kvk, dvk) = key_file_header(pk_path), key_file_header(vk_path)
-        if (kpk, kvk) != (KIND_PK, KIND_VK) or dpk != dvk or (e["digest"] not in (None, dpk.hex())):
-            raise KeyMismatch(f"{name}: the published .pk and .vk are not a key pair for one circuit")
-        entries[name] = {
-            "digest": dpk.hex(),
-            "pk_file": pk_path.name,
-            "pk_bytes": e["pk"][0],
-            "vk_file": vk_path.name,
-            "vk_bytes": e["vk"][0],
-        }
-    if srs is not None:  # the SRS every proving key is checked against (SPEC §8)
-        srs_path = kdir / "srs.bin"
-        if not (
-            srs_path.is_file() and srs_path.stat().st_size == srs[0] and _file_sha256(srs_path) == srs[1]
-        ):
-            _fetch_file(base, "/keys/srs.bin", srs_path, srs[0], srs[1], timeout, progress)
-    mpath = kdir / "manifest.json"
-    if own_format:
-        body = raw
-    else:
-        old = {}
-        with contextlib.suppress(OSError, ValueError, KeyError, AttributeError):
-            old = json.loads(mpath.read_text())["circuits"]
-        doc: dict = {"format": 1, "circuits": {**old, **entries}}
-        if srs is not None:
-            doc["srs"] = {"file": "srs.bin", "bytes": srs[0], "sha256": srs[1]}
-        body = json.dumps(doc, indent=1, sort_keys=True).encode()
-    if not mpath.is_file() or mpath.read_bytes() != body:
-        tmp = kdir / f".manifest.{os.getpid()}.part"
-        tmp.write_bytes(body)
-        os.replace(tmp, mpath)
-    if against is not None:
-        load_keys(kdir, list(names), role, against=against)
-    if verify:
-        if srs is None:
+        if e["pkc"] is None or e["vk"] is None:
             raise BootstrapError(
-                f"{murl}: the middlebox publishes no SRS, so its proving keys cannot be checked; refusing "
-                "them (a malformed key can break zero knowledge, SPEC §8)"
+                f"{murl}: {name} has no compact proving key or no digests in the manifest (a key directory "
+                "made before them: run `zkmb setup` on the middlebox's keys)"
             )
-        check_keys(kdir, names, Path(state_dir) / "keycheck", verbose=progress is not None)
+        files += [(f"{name}.vk", *e["vk"]), (f"{name}.pkc", *e["pkc"])]
+    if verify or srs is not None:
+        try:
+            files += _srs_files(murl, srs, max(table[n]["domain"] for n in names))
+        except BootstrapError:
+            if verify:
+                raise
+    kdir = Path(state_dir) / "keys" / hashlib.sha256(raw).hexdigest()[:16]
+    kdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    got = n_files = 0
+    with _locked(kdir):
+        for fname, size, sha in files:
+            if not _have(kdir / fname, size, sha):
+                got += _fetch_file(base, f"/keys/{fname}", kdir / fname, size, sha, timeout, progress)
+                n_files += 1
+        t_dl = time.perf_counter() - t0
+        if n_files:
+            log.info(
+                "bootstrap: fetched %d file(s), %.1f MiB in %.1f s (%s)",
+                n_files,
+                got / 2**20,
+                t_dl,
+                ", ".join(f for f, _, _ in files),
+            )
+        mpath = kdir / "manifest.json"
+        if not mpath.is_file() or mpath.read_bytes() != raw:
+            tmp = kdir / f".manifest.{os.getpid()}.part"
+            tmp.write_bytes(raw)
+            os.replace(tmp, mpath)
+        for name in names:
+            _, vk_path = key_paths(kdir, name)
+            kvk, dvk = key_file_header(vk_path)
+            try:
+                dpk, _ = compact_file_header(kdir / f"{name}.pkc")
+            except InvalidInput as e:
+                raise KeyMismatch(f"{name}: {e}") from e
+            if kvk != KIND_VK or dpk != dvk or dpk.hex() != table[name]["digest"]:
+                raise KeyMismatch(f"{name}: the published .pkc and .vk are not a key pair for one circuit")
+        if against is not None:
+            load_keys(kdir, list(names), role, against=against)
+        t1 = time.perf_counter()
+        if verify:
+            check_keys(kdir, names, Path(state_dir) / "keycheck", verbose=progress is not None, timings=stats)
+        else:
+            expand_compact_keys(kdir, names, progress=_say_keys if progress is not None else None)
+    if stats is not None:
+        stats.update(
+            download_bytes=stats.get("download_bytes", 0) + got,
+            download_s=t_dl,
+            files=n_files,
+            bytes_needed=sum(size for _, size, _ in files),
+            keys_s=time.perf_counter() - t1,
+        )
     return kdir
 
 
-def check_keys(key_dir: str | os.PathLike, names: Sequence[str], cache_dir, *, verbose: bool = True) -> None:
+def _say_keys(name: str, step: str, elapsed: float) -> None:
+    if step == "check":
+        print(f"checking the {name} proving key against the SRS (once per key) ...", file=sys.stderr)
+    elif step == "decompress":
+        print(f"decompressing the {name} proving key (once per key) ...", file=sys.stderr)
+    else:
+        print(f"  {name}: key {step} ({elapsed:.1f} s)", file=sys.stderr)
+
+
+def _say_detail(name: str, text: str) -> None:
+    print(f"  {name}: {text}", file=sys.stderr)
+
+
+def check_keys(
+    key_dir: str | os.PathLike,
+    names: Sequence[str],
+    cache_dir,
+    *,
+    verbose: bool = True,
+    timings: dict | None = None,
+) -> None:
     """Refuse unless every proving key in ``key_dir`` is what its circuit implies for the directory's
-    SRS (:func:`zkmb.circuits.keys.verify_key_dir`; a positive verdict is cached by key digest under
-    ``cache_dir``).  Raises :class:`~zkmb.groth16.keycheck.KeyCheckFailed` or ``KeyMismatch``."""
+    SRS and ``NAME.vk`` is the verifying key inside it (:func:`zkmb.circuits.keys.verify_key_dir`:
+    compact keys are decompressed into their cache first; a positive verdict is cached by file digests
+    under ``cache_dir``).  ``timings``, if given, receives ``{"decompress_s": {name: s}, "keycheck_s":
+    {name: s}}``.  Raises :class:`~zkmb.groth16.keycheck.KeyCheckFailed` or ``KeyMismatch``."""
     from zkmb.circuits.keys import verify_key_dir
 
-    def say(name: str, step: str, elapsed: float) -> None:
-        if step == "check":
-            print(f"checking the {name} proving key against the SRS (once per key) ...", file=sys.stderr)
-        else:
-            print(f"  {name}: key {step} ({elapsed:.1f} s)", file=sys.stderr)
-
     t0 = time.perf_counter()
-    verify_key_dir(key_dir, list(names), cache_dir, progress=say if verbose else None)
+    started: dict[str, float] = {}
+
+    def progress(name: str, step: str, elapsed: float) -> None:
+        if timings is not None:
+            if step == "decompressed":
+                timings.setdefault("decompress_s", {})[name] = elapsed
+            elif step == "check":
+                started[name] = time.perf_counter()
+            elif step in ("ok", "cached"):
+                timings.setdefault("keycheck_s", {})[name] = time.perf_counter() - started.get(name, t0)
+        if verbose:
+            _say_keys(name, step, elapsed)
+
+    verify_key_dir(
+        key_dir, list(names), cache_dir, progress=progress, detail=_say_detail if verbose else None
+    )
     log.info("proving keys checked against the SRS: %s (%.1f s)", ", ".join(names), time.perf_counter() - t0)
 
 
@@ -462,13 +664,22 @@ def bootstrap(
     timeout: float = TIMEOUT,
     progress: Progress | None = stderr_progress,
     verify: bool = True,
+    stats: dict | None = None,
 ) -> tuple[Path, Path]:
     """``(policy_path, key_dir)`` from the endpoint at ``publish_url``: :func:`fetch_policy` then
     :func:`fetch_keys` (verifying keys checked ``against`` the circuits by default, and unless ``verify``
-    is False every proving key checked against the published SRS: refused otherwise)."""
-    policy_path, _ = fetch_policy(publish_url, state_dir, timeout=timeout)
+    is False every proving key checked against the published SRS: refused otherwise).  ``stats`` as for
+    :func:`fetch_keys`, plus ``policy_bytes`` (0 when the cached policy was current)."""
+    policy_path, _ = fetch_policy(publish_url, state_dir, timeout=timeout, stats=stats)
     key_dir = fetch_keys(
-        publish_url, state_dir, names, against=against, timeout=timeout, progress=progress, verify=verify
+        publish_url,
+        state_dir,
+        names,
+        against=against,
+        timeout=timeout,
+        progress=progress,
+        verify=verify,
+        stats=stats,
     )
     return policy_path, key_dir
 

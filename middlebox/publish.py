@@ -6,12 +6,16 @@ int, "previous": hex|null, "grace_s": float}`` plus the enforcement the middlebo
 ``strict``/``async``, ``co_deadline_ms``, ``record_deadline_ms``, ``max_before_co``, ``pad_window``);
 ``GET /keys/manifest.json`` (the key directory's own ``manifest.json`` if it has one, else
 ``{name: {"vk": {"bytes", "sha256"}, "pk": {...}}}`` computed once);
-``GET /keys/<name>.vk`` / ``.pk`` (``name`` as in the key directory), ``GET /keys/srs.bin`` (the SRS
-the clients check every proving key against, SPEC §8); ``GET /metrics`` when a
-:class:`~zkmb.middlebox.metrics.Metrics` is given.  Only GET and HEAD; one request per connection
-(``Connection: close``); request heads are bounded; file names are matched against the directory's
-listing, never joined from the request path.  :meth:`Publisher.reload_policy` loads a new policy file and
-rotates the root with the grace window.
+``GET /keys/<name>.vk`` / ``.pk`` / ``.pkc`` (``name`` as in the key directory; ``.pkc`` is the compact
+proving key clients download, :mod:`zkmb.groth16.compact`), ``GET /keys/srs.bin`` and the compact SRS
+parts ``GET /keys/srs_<i>.srsc`` (the SRS the clients check every proving key against, SPEC §8);
+``GET /metrics`` when a :class:`~zkmb.middlebox.metrics.Metrics` is given.  Only GET and HEAD; one
+request per connection (``Connection: close``); request heads are bounded; file names are matched against
+the directory's listing, never joined from the request path.  Every ``200`` body can be fetched in part
+with one ``Range: bytes=FIRST-[LAST]`` or ``bytes=-SUFFIX`` (``206 Partial Content`` with
+``Content-Range``; a range outside the body, reversed, or several ranges: ``416`` with ``Content-Range:
+bytes */SIZE``), so a client resumes an interrupted download.  :meth:`Publisher.reload_policy` loads a
+new policy file and rotates the root with the grace window.
 """
 
 from __future__ import annotations
@@ -30,14 +34,48 @@ from zkmb.errors import InvalidInput
 
 from .metrics import Metrics
 
-__all__ = ["HttpServer", "Publisher"]
+__all__ = ["HttpServer", "Publisher", "parse_range"]
 
 log = logging.getLogger("zkmb.middlebox")
 
 _MAX_HEAD = 8192
 _CHUNK = 1 << 16
 _NAME = re.compile(r"^[a-z0-9_]{1,64}$")
-_STATUS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Error"}
+_STATUS = {
+    200: "OK",
+    206: "Partial Content",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    416: "Range Not Satisfiable",
+    500: "Internal Error",
+}
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(value: str | None, size: int) -> tuple[int, int] | None | str:
+    """The byte range ``(first, last)`` (inclusive) a ``Range`` header asks of a body of ``size`` bytes:
+    None when there is no header or it is not a byte range (serve the whole body), ``"unsatisfiable"``
+    for a range this server refuses with 416 (outside the body, reversed, empty, several ranges)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value.lower().startswith("bytes="):
+        return None  # another unit: ignored (RFC 9110, 14.2)
+    m = _RANGE.match("bytes=" + value[6:].replace(" ", ""))
+    if m is None or (not m.group(1) and not m.group(2)):
+        return "unsatisfiable"
+    first, last = m.group(1), m.group(2)
+    if not first:  # suffix: the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - n), size - 1
+    a = int(first)
+    b = int(last) if last else size - 1
+    if a >= size or b < a:
+        return "unsatisfiable"
+    return a, min(b, size - 1)
 
 
 class Publisher:
@@ -113,8 +151,11 @@ class Publisher:
 
     def key_file(self, name: str, ext: str) -> Path | None:
         """The file ``<name>.<ext>`` of the key directory if it exists (name checked, never a path):
-        a circuit's ``.pk``/``.vk`` or the SRS ``srs.bin`` the clients check the keys against."""
-        if not _NAME.match(name) or ext not in ("vk", "pk", "bin") or (ext == "bin") != (name == "srs"):
+        a circuit's ``.pk``/``.vk``/``.pkc``, the SRS ``srs.bin`` the clients check the keys against, or
+        one of its compact parts ``srs_<i>.srsc``."""
+        if not _NAME.match(name) or ext not in ("vk", "pk", "pkc", "bin", "srsc"):
+            return None
+        if (ext == "bin") != (name == "srs") or (ext == "srsc") != bool(re.fullmatch(r"srs_\d{1,2}", name)):
             return None
         path = self.key_dir / f"{name}.{ext}"
         return path if path.is_file() else None
@@ -125,10 +166,11 @@ class Publisher:
             own = self.key_dir / "manifest.json"
             if own.is_file():
                 self._manifest = own.read_bytes()
+                _warn_without_compact(self.key_dir, self._manifest)
             else:
                 table: dict[str, dict] = {}
                 for path in sorted(self.key_dir.iterdir()):
-                    if path.suffix in (".vk", ".pk") and _NAME.match(path.stem):
+                    if path.suffix in (".vk", ".pk", ".pkc") and _NAME.match(path.stem):
                         table.setdefault(path.stem, {})[path.suffix[1:]] = {
                             "bytes": path.stat().st_size,
                             "sha256": _sha256(path),
@@ -138,6 +180,26 @@ class Publisher:
                     table["srs"] = {"file": srs.name, "bytes": srs.stat().st_size, "sha256": _sha256(srs)}
                 self._manifest = json.dumps(table, sort_keys=True).encode()
         return self._manifest
+
+
+def _warn_without_compact(key_dir: Path, manifest: bytes) -> None:
+    """Log once when the manifest lists no compact files: clients bootstrap only from those."""
+    try:
+        doc = json.loads(manifest)
+        circuits = doc.get("circuits", {})
+        bare = sorted(n for n, e in circuits.items() if isinstance(e, dict) and "pkc_file" not in e)
+        parts = isinstance(doc.get("srs"), dict) and bool(doc["srs"].get("parts"))
+    except (ValueError, AttributeError):
+        return
+    if bare or not parts:
+        log.warning(
+            "publish: %s has no compact client files for %s: clients cannot bootstrap; run "
+            "`zkmb setup --keys %s --circuits %s` (it writes NAME.pkc and the SRS parts, keys unchanged)",
+            key_dir,
+            ", ".join(bare) if bare else "the SRS",
+            key_dir,
+            ",".join(sorted(circuits)),
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -187,7 +249,7 @@ class HttpServer:
                 return 200, "application/json", pub.root_json()
             if path == "/keys/manifest.json":
                 return 200, "application/json", pub.manifest()
-            m = re.fullmatch(r"/keys/([a-z0-9_]{1,64})\.(vk|pk|bin)", path)
+            m = re.fullmatch(r"/keys/([a-z0-9_]{1,64})\.(vk|pk|pkc|bin|srsc)", path)
             if m:
                 f = pub.key_file(m.group(1), m.group(2))
                 if f is not None:
@@ -211,12 +273,33 @@ class HttpServer:
             if method not in ("GET", "HEAD"):
                 await self._send(writer, 405, "text/plain", b"GET or HEAD only\n", head=False)
                 return
+            ranges = [
+                line.split(b":", 1)[1].decode("latin-1")
+                for line in head.split(b"\r\n")[1:]
+                if line.lower().startswith(b"range:")
+            ]
             try:
                 status, ctype, body = self._route(target)
             except (OSError, InvalidInput) as e:
                 log.warning("publish path=%s error=%s", target, e)
                 status, ctype, body = 500, "text/plain", b"internal error\n"
-            await self._send(writer, status, ctype, body, head=method == "HEAD")
+            span = None
+            if status == 200:
+                size = body.stat().st_size if isinstance(body, Path) else len(body)
+                span = parse_range(ranges[0] if len(ranges) == 1 else None, size)
+                if len(ranges) > 1:
+                    span = "unsatisfiable"
+                if span == "unsatisfiable":
+                    await self._send(
+                        writer,
+                        416,
+                        "text/plain",
+                        b"range not satisfiable\n",
+                        head=False,
+                        extra=f"Content-Range: bytes */{size}\r\n",
+                    )
+                    return
+            await self._send(writer, status, ctype, body, head=method == "HEAD", span=span)
         except (OSError, ConnectionError):
             pass
         finally:
@@ -224,12 +307,29 @@ class HttpServer:
             with contextlib.suppress(OSError, ConnectionError):
                 await writer.wait_closed()
 
-    async def _send(self, writer, status: int, ctype: str, body: bytes | Path, *, head: bool) -> None:
+    async def _send(
+        self,
+        writer,
+        status: int,
+        ctype: str,
+        body: bytes | Path,
+        *,
+        head: bool,
+        span: tuple[int, int] | None = None,
+        extra: str = "",
+    ) -> None:
         size = body.stat().st_size if isinstance(body, Path) else len(body)
+        first, last = span if span is not None else (0, size - 1)
+        if span is not None:
+            status = 206
+            extra += f"Content-Range: bytes {first}-{last}/{size}\r\n"
+        if status in (200, 206):
+            extra += "Accept-Ranges: bytes\r\n"
+        length = last - first + 1
         writer.write(
             (
                 f"HTTP/1.1 {status} {_STATUS[status]}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {size}\r\nConnection: close\r\n\r\n"
+                f"Content-Length: {length}\r\n{extra}Connection: close\r\n\r\n"
             ).encode()
         )
         if head:
@@ -237,9 +337,12 @@ class HttpServer:
             return
         if isinstance(body, Path):
             with open(body, "rb") as f:
-                while chunk := f.read(_CHUNK):
+                f.seek(first)
+                left = length
+                while left > 0 and (chunk := f.read(min(_CHUNK, left))):
                     writer.write(chunk)
+                    left -= len(chunk)
                     await writer.drain()
         else:
-            writer.write(body)
+            writer.write(body[first : last + 1])
         await writer.drain()

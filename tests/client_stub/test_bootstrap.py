@@ -46,13 +46,33 @@ def _write_policy(path: Path, names: list[str]):
 
 
 class _CountingServer(HttpServer):
+    """Counts requests per path and records the byte spans it served; ``cut`` = {path: n} sends only
+    the first n bytes of that path's body once, then closes (an interrupted download)."""
+
     def __init__(self, publisher):
         super().__init__(publisher)
         self.requests: Counter[str] = Counter()
+        self.spans: list[tuple[str, object]] = []
+        self.cut: dict[str, int] = {}
+        self._path = ""
 
     def _route(self, path):
         self.requests[path] += 1
+        self._path = path
         return super()._route(path)
+
+    async def _send(self, writer, status, ctype, body, *, head, span=None, extra=""):
+        self.spans.append((self._path, span))
+        n = self.cut.pop(self._path, None)
+        if n is not None and isinstance(body, Path):
+            size = body.stat().st_size
+            writer.write(
+                f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n".encode()
+                + body.read_bytes()[:n]
+            )
+            await writer.drain()
+            return
+        await super()._send(writer, status, ctype, body, head=head, span=span, extra=extra)
 
 
 @pytest.fixture
@@ -78,14 +98,23 @@ def endpoint(tmp_path, keydir):
 def test_bootstrap_downloads_verifies_and_caches(endpoint, tmp_path, keydir, capsys):
     url, pub, server = endpoint
     state = tmp_path / "state"
-    policy_path, key_dir = bootstrap(url, state, NAMES)
+    stats: dict = {}
+    policy_path, key_dir = bootstrap(url, state, NAMES, stats=stats)
     assert load_policy(policy_path).root == pub.root
     assert policy_path.name == f"{pub.root:064x}.zkmbp"
     for name in NAMES:
-        for ext in ("pk", "vk"):
+        for ext in ("pkc", "vk"):
             assert (key_dir / f"{name}.{ext}").read_bytes() == (keydir / f"{name}.{ext}").read_bytes()
-        assert server.requests[f"/keys/{name}.pk"] == 1
-    assert "fetching q_64.pk" in capsys.readouterr().err  # progress on the first download
+        assert server.requests[f"/keys/{name}.pkc"] == 1 and server.requests[f"/keys/{name}.pk"] == 0
+        # the decompressed cache holds the same key as the setup's full file
+        mine, theirs = (load_keys(d, [name], "prover")[name] for d in (key_dir, keydir))
+        assert all(bytes(getattr(mine, k)) == bytes(getattr(theirs, k)) for k in ("a", "b2", "h"))
+    assert server.requests["/keys/srs.bin"] == 0
+    err = capsys.readouterr().err
+    assert "fetched pad_block.pkc" in err and "MiB/s" in err  # progress with size and rate
+    assert "decompressing the pad_block proving key" in err
+    served = [p for p in keydir.iterdir() if p.suffix in (".pkc", ".vk", ".srsc")]
+    assert stats["download_bytes"] == stats["policy_bytes"] + sum(p.stat().st_size for p in served)
 
     assert set(load_keys(key_dir, NAMES, "verifier", against="manifest")) == set(NAMES)
 
@@ -215,38 +244,163 @@ def test_bootstrap_checks_keys_against_the_srs_and_caches_the_verdict(endpoint, 
     url, _, server = endpoint
     state = tmp_path / "state"
     _, key_dir = bootstrap(url, state, NAMES)  # default: progress on stderr
-    assert server.requests["/keys/srs.bin"] == 1
-    assert (key_dir / "srs.bin").is_file()
+    parts = sorted(p.name for p in key_dir.glob("srs_*.srsc"))
+    assert parts and all(server.requests[f"/keys/{p}"] == 1 for p in parts)
+    assert not (key_dir / "srs.bin").exists() and server.requests["/keys/srs.bin"] == 0
     err = capsys.readouterr().err
     assert all(f"checking the {n} proving key against the SRS" in err for n in NAMES)
     cached = list((state / "keycheck").iterdir())
     assert cached, "a positive verdict is cached"
     bootstrap(url, state, NAMES)
-    assert server.requests["/keys/srs.bin"] == 1  # reused, not downloaded again
+    assert all(server.requests[f"/keys/{p}"] == 1 for p in parts)  # reused, not downloaded again
     assert "key cached" in capsys.readouterr().err
 
 
-def test_stub_refuses_a_malformed_proving_key(tmp_path, keydir):
-    """delta = 0 in the published pk (the prover's blinding would vanish): a well-formed file with the
-    right circuit digest, which only the SRS check can catch."""
+def test_bootstrap_downloads_only_what_it_uses(endpoint, tmp_path):
+    """A stub that uses q_64 only fetches q_64's files and the SRS parts below its 2^13 domain."""
+    url, _, server = endpoint
+    _, key_dir = bootstrap(url, tmp_path / "state", ["q_64"], progress=None)
+    fetched = {p.rsplit("/", 1)[1] for p, n in server.requests.items() if p.startswith("/keys/") and n}
+    assert fetched == {"manifest.json", "q_64.vk", "q_64.pkc", "srs_0.srsc", "srs_1.srsc"}
+    assert sorted(p.name for p in key_dir.glob("srs_*")) == ["srs_0.srsc", "srs_1.srsc"]
+
+
+def _kdir(url: str, state: Path) -> Path:
+    import hashlib
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/keys/manifest.json", timeout=5) as r:
+        return state / "keys" / hashlib.sha256(r.read()).hexdigest()[:16]
+
+
+def test_interrupted_download_resumes(endpoint, tmp_path, keydir):
+    """The connection drops after 1 MiB of pad_block.pkc: the bootstrap fails saying so and keeps the
+    partial file; the next one asks for the rest only (Range) and the key is whole and checked."""
+    url, _, server = endpoint
+    state = tmp_path / "state"
+    server.cut["/keys/pad_block.pkc"] = 1 << 20
+    with pytest.raises(BootstrapError, match="run again to resume"):
+        bootstrap(url, state, NAMES, progress=None)
+    part = _kdir(url, state) / "pad_block.pkc.part"
+    assert part.stat().st_size == 1 << 20
+    server.spans.clear()
+    _, key_dir = bootstrap(url, state, NAMES, progress=None)
+    size = (keydir / "pad_block.pkc").stat().st_size
+    assert ("/keys/pad_block.pkc", (1 << 20, size - 1)) in server.spans
+    assert (key_dir / "pad_block.pkc").read_bytes() == (keydir / "pad_block.pkc").read_bytes()
+    assert not part.exists()
+
+
+def test_corrupt_partial_file_is_fetched_again(endpoint, tmp_path, keydir, caplog):
+    """A .part whose bytes are not the file's prefix: the resumed file fails its digest, so it is fetched
+    once more from the start (never accepted)."""
+    url, _, server = endpoint
+    state = tmp_path / "state"
+    kdir = _kdir(url, state)
+    kdir.mkdir(parents=True)
+    (kdir / "q_64.pkc.part").write_bytes(b"\xff" * 5000)
+    _, key_dir = bootstrap(url, state, NAMES, progress=None)
+    size = (keydir / "q_64.pkc").stat().st_size
+    assert [s for p, s in server.spans if p == "/keys/q_64.pkc"] == [(5000, size - 1), None]
+    assert "digest mismatch after resuming" in caplog.text
+    assert (key_dir / "q_64.pkc").read_bytes() == (keydir / "q_64.pkc").read_bytes()
+
+
+def test_digest_mismatch_refused(tmp_path, keydir):
+    """A served file that is not the one the manifest describes (same size, other bytes) is refused, and
+    nothing of it is kept."""
+    d = _served_copy(tmp_path, keydir)
+    raw = bytearray((d / "q_64.pkc").read_bytes())
+    raw[-10] ^= 1
+    (d / "q_64.pkc").write_bytes(bytes(raw))
+    url, stop = _serve(tmp_path, d)
+    try:
+        state = tmp_path / "state"
+        with pytest.raises(BootstrapError, match="q_64.pkc: sha256 .* differs from the manifest's.*refused"):
+            bootstrap(url, state, NAMES, progress=None)
+        kdir = _kdir(url, state)
+        assert not (kdir / "q_64.pkc").exists() and not (kdir / "q_64.pkc.part").exists()
+    finally:
+        stop()
+
+
+def test_manifest_without_compact_files_refused(tmp_path, keydir):
+    import json
+
+    d = _served_copy(tmp_path, keydir)
+    m = json.loads((d / "manifest.json").read_text())
+    del m["circuits"]["q_64"]["pkc_file"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    url, stop = _serve(tmp_path, d)
+    try:
+        with pytest.raises(BootstrapError, match="q_64 has no compact proving key"):
+            bootstrap(url, tmp_path / "state", NAMES, progress=None)
+    finally:
+        stop()
+
+
+def _publish_pk(d: Path, name: str, pk, monkeypatch=None) -> None:
+    """Serve ``pk`` as NAME.pkc with a manifest that describes it (a middlebox publishing a bad key)."""
+    import hashlib
+    import json
+
+    from zkmb.groth16 import compact
+
+    path = d / f"{name}.pkc"
+    if monkeypatch is not None:  # let the writer emit points at infinity where the format forbids them
+        with monkeypatch.context() as m:
+            m.setattr(compact, "_SINGLE", set())
+            compact.write_compact_pk(pk, path)
+    else:
+        compact.write_compact_pk(pk, path)
+    m = json.loads((d / "manifest.json").read_text())
+    m["circuits"][name]["pkc_bytes"] = path.stat().st_size
+    m["circuits"][name]["pkc_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (d / "manifest.json").write_text(json.dumps(m))
+
+
+def test_stub_refuses_a_malformed_proving_key(tmp_path, keydir, monkeypatch):
+    """delta = 0 in the published key (the prover's blinding would vanish), with the right circuit
+    digest: the compact format cannot even carry it (infinity), so decompression refuses it."""
     from dataclasses import replace
 
     import numpy as np
-    from zkmb.circuits.keys import key_paths
+    from zkmb.circuits.keys import KeyMismatch, key_paths
 
-    from zkmb.groth16.keycheck import KeyCheckFailed
     from zkmb.groth16.keys import ProvingKey
 
     d = _served_copy(tmp_path, keydir)
-    pk_path, _ = key_paths(d, "q_64")
-    pk = ProvingKey.load(pk_path)
+    pk = ProvingKey.load(key_paths(d, "q_64")[0])
     bad = replace(
         pk, delta_1=np.zeros_like(pk.delta_1), vk=replace(pk.vk, delta_2=np.zeros_like(pk.vk.delta_2))
     )
-    bad.save(pk_path)
+    _publish_pk(d, "q_64", bad, monkeypatch)
     url, stop = _serve(tmp_path, d)
     try:
-        with pytest.raises(KeyCheckFailed, match="q_64"):
+        with pytest.raises(KeyMismatch, match="q_64: refused .*q_64.pkc: .*delta_1 has 0 of 1 points"):
+            bootstrap(url, tmp_path / "state", NAMES, progress=None)
+    finally:
+        stop()
+
+
+def test_stub_refuses_a_key_whose_vk_differs(tmp_path, keydir):
+    """NAME.vk served beside NAME.pkc from another setup of the circuit: refused (vk vs pk)."""
+    import hashlib
+    import json
+    import shutil
+
+    from zkmb.groth16.keycheck import KeyCheckFailed
+
+    other = tmp_path / "other"
+    generate_keys(other, ["q_64"])
+    d = _served_copy(tmp_path, keydir)
+    shutil.copy(other / "q_64.vk", d / "q_64.vk")
+    m = json.loads((d / "manifest.json").read_text())
+    m["circuits"]["q_64"]["vk_sha256"] = hashlib.sha256((d / "q_64.vk").read_bytes()).hexdigest()
+    (d / "manifest.json").write_text(json.dumps(m))
+    url, stop = _serve(tmp_path, d)
+    try:
+        with pytest.raises(KeyCheckFailed, match="q_64.vk is not the verifying key inside"):
             bootstrap(url, tmp_path / "state", NAMES, progress=None)
     finally:
         stop()
@@ -265,7 +419,7 @@ def test_stub_refuses_a_key_with_a_swapped_element(tmp_path, keydir):
     pk = ProvingKey.load(pk_path)
     h = pk.h.copy()
     h[[0, 1]] = h[[1, 0]]
-    replace(pk, h=h).save(pk_path)
+    _publish_pk(d, "pad_block", replace(pk, h=h))
     url, stop = _serve(tmp_path, d)
     try:
         with pytest.raises(KeyCheckFailed, match="pad_block"):
@@ -301,6 +455,8 @@ def test_stub_cli_refuses_local_keys_it_cannot_check(tmp_path, keydir):
 
     d = _served_copy(tmp_path, keydir)
     (d / "srs.bin").unlink()
+    for p in d.glob("srs_*.srsc"):
+        p.unlink()
     policy = tmp_path / "p.zkmbp"
     _write_policy(policy, ["evil.example"])
     cmd = [sys.executable, "-c", "from zkmb.cli import main; raise SystemExit(main())", "stub"]

@@ -638,7 +638,7 @@ def test_key_dir_tampered_and_stale(key_dir, tmp_path):
     verify_key_dir(d, ["q_64"])
     for p in d.glob("srs_*.srsc"):
         p.unlink()
-    with pytest.raises(KeyMismatch, match="SRS part srs_0.srsc is missing"):
+    with pytest.raises(KeyMismatch, match="no srs.bin, and the SRS part srs_0.srsc is missing"):
         verify_key_dir(d, ["q_64"])
     m = json.loads((d / "manifest.json").read_text())
     del m["srs"]["parts"]

@@ -80,7 +80,7 @@ _SINGLE = {"alpha_1", "beta_1", "delta_1", "beta_2", "gamma_2", "delta_2"}
 
 def _counts(nv: int, npub: int, n: int) -> dict[str, int]:
     return {
-        **dict.fromkeys(_SINGLE, 1),
+        **dict.fromkeys(("alpha_1", "beta_1", "delta_1", "beta_2", "gamma_2", "delta_2"), 1),
         "ic": npub + 1,
         "a": nv,
         "b1": nv,
