@@ -70,6 +70,8 @@ def run_suite(name: str, quick: bool = False) -> dict[str, Any]:
         from .e2e import run
     elif name == "baseline":
         from .baseline import run
+    elif name == "keys":
+        from .keys import run
     else:
         raise InvalidInput(f"unknown benchmark suite {name!r}")
     result = machine_info()

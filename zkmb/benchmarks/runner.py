@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 
-AREAS = ("algebra", "groth16", "policy", "statements", "middlebox", "e2e", "baseline")
+AREAS = ("algebra", "groth16", "policy", "statements", "middlebox", "e2e", "baseline", "keys")
 AREA_TIMEOUT_S = 4 * 3600
 REPO = Path(__file__).resolve().parents[2]
 
