@@ -208,8 +208,6 @@ def verify_zkey(
     timings: dict[str, float] = {}
     digest = key_digest(zkey) if not isinstance(zkey, ZkeyGroth16) else ""
     zk = zkey if isinstance(zkey, ZkeyGroth16) else read_zkey(zkey, check_points=True, b2_subgroup=strict_b2)
-    if isinstance(zkey, ZkeyGroth16) and strict_b2:
-        zk.check_points(b2_subgroup=True)
     cs = r1cs if hasattr(r1cs, "A") else read_r1cs(r1cs)
     timings["read"] = time.perf_counter() - t0
     f = _fast()
@@ -259,6 +257,11 @@ def verify_zkey(
     d2 = zk.delta_2.reshape(1, 2, 2, 4)
     if not f.pairing_check(np.concatenate([d1, f.g1_neg(g1)]), np.concatenate([g2, d2])):
         _fail("delta_1 and delta_2 are not the same delta")
+    if strict_b2 and isinstance(zkey, ZkeyGroth16):  # (read_zkey did it for a file)
+        from .snarkjs import _g2_not_in_subgroup
+
+        if (i := _g2_not_in_subgroup(zk.b2)) >= 0:
+            _fail(f"b2[{i}] is a point outside the G2 subgroup")
     timings["header"] = time.perf_counter() - t0 - timings["read"]
 
     # --- Lagrange points of the ptau (the ptau is trusted; on-curve checked on read).
