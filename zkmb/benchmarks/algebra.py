@@ -95,6 +95,10 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     out["warm_start_s"] = warm_start_s()
     out["scaling"] = scaling(quick)
+    from .smoke import smoke
+
+    if smoke(quick):
+        out["smoke"] = True
     return out
 
 
@@ -106,10 +110,11 @@ def scaling(quick: bool = False) -> dict[str, Any]:
     from ..algebra import fast
     from ..algebra.fast.msm import bench_inputs_g1
     from ..algebra.params import R
+    from .smoke import smoke
 
     runs = 1 if quick else 5
-    msm_sizes = range(10, 15 if quick else 19)
-    ntt_sizes = range(10, 17 if quick else 21)
+    msm_sizes = range(10, (12 if smoke(quick) else 15) if quick else 19)
+    ntt_sizes = range(10, (12 if smoke(quick) else 17) if quick else 21)
     threads = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
     out: dict[str, Any] = {"runs": runs, "threads": threads, "msm_g1": [], "ntt": []}
     pts, sc = bench_inputs_g1(1 << max(msm_sizes), seed=11)

@@ -124,10 +124,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     exe = stubby_path()
     if exe is None:
         return {"skipped": "stubby is not installed (Debian package `stubby`)"}
-    n = 20 if quick else 200
+    from .smoke import smoke
+
+    n = (3 if smoke(quick) else 20) if quick else 200
     names = bench_names(n + 1, "s")
     static = {name: f"198.51.100.{i % 250 + 1}" for i, name in enumerate(names)}
     out: dict[str, Any] = {"stubby": exe, "gap_s": GAP_S, "queries": n}
+    if smoke(quick):
+        out["smoke"] = True
     version = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=10)
     out["stubby_version"] = (version.stdout or version.stderr).strip().splitlines()[0] if version else ""
     with tempfile.TemporaryDirectory() as tmp:

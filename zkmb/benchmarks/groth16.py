@@ -144,13 +144,17 @@ def run(quick: bool = False) -> dict[str, Any]:
     runs = 3 if quick else 7
     out: dict[str, Any] = {"runs": runs, "threads": numba.get_num_threads(), "circuits": {}}
     sizes = [(20, 14)] if quick else [(20, 14), (90, 16)]
+    from .smoke import smoke
+
+    if smoke(quick):  # two Poseidons in a 2^10 ptau: seconds, also to build
+        sizes, out["smoke"] = [(2, 10)], True
     for n_hashes, power in sizes:
         out["circuits"][f"poseidon_chain_{n_hashes}"] = bench_circuit(build_chain(n_hashes, power), runs)
     main_name = next(reversed(out["circuits"]))
     out.update(out["circuits"][main_name])
     out["main_circuit"] = main_name
     try:
-        out["scaling"] = scaling(quick)
+        out["scaling"] = scaling(quick, (10,) if smoke(quick) else None)
     except (ZkmbError, OSError, subprocess.SubprocessError) as e:
         out["scaling"] = {"error": f"{type(e).__name__}: {e}"}
     return out

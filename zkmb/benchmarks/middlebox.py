@@ -259,6 +259,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     from .statements import _policy
 
     n_records, flows, runs = (4, 16, 5) if quick else (16, 128, 21)
+    from .smoke import smoke
+
+    if smoke(quick):
+        n_records, flows, runs = 2, 4, 3
     policy = _policy()
     key_dir = _keys()
     t0 = time.perf_counter()
@@ -295,5 +299,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     out["meets_hold_target"] = out["hold_p50_ms"] <= TARGETS["target_hold_p50_ms"]
     from .bridge_pps import measure
 
-    out.update(measure(5.0 if quick else 10.0))
+    out.update(measure((1.0 if smoke(quick) else 5.0) if quick else 10.0))
+    if smoke(quick):
+        out["smoke"] = True
     return out

@@ -143,7 +143,9 @@ def size_series(tmp: str, quick: bool) -> dict[str, Any]:
     prove_q, q_constraints = _q_prover()
     names = [f"{n}.allowed-example.org" for n in synthetic_names(200, seed=7)]
     points = []
-    for target in QUICK_SIZE_SERIES if quick else SIZE_SERIES:
+    from .smoke import smoke
+
+    for target in ((10_000,) if smoke(quick) else QUICK_SIZE_SERIES) if quick else SIZE_SERIES:
         proc = subprocess.run(
             [
                 sys.executable,
@@ -226,4 +228,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         else:
             result["build_4m_s"] = None
             result["peak_mb_4m"] = None
+    from .smoke import smoke
+
+    if smoke(quick):
+        result["smoke"] = True
     return result
