@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import os
 import signal
 from dataclasses import dataclass
 
@@ -116,15 +117,17 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
     suites, why = enforceable_suites(args.keys)
     if why is not None:
         raise InvalidInput(why)
+    if not os.path.isfile(args.policy):
+        raise InvalidInput(f"--policy {args.policy}: no such file (make one with `zkmb policy build`)")
+    policy = load_policy(args.policy)
+    roots = PolicyRoots(policy.root, grace=args.grace)
+    verifier = Verifier.from_key_dir(args.keys, roots, against=args.key_check)
     incomplete = [s for s in SUITES if s not in suites]
     if incomplete:
         log.warning(
             "no keys for suite(s) %s: connections that negotiate them are cut (they cannot be proved)",
             ",".join(incomplete),
         )
-    policy = load_policy(args.policy)
-    roots = PolicyRoots(policy.root, grace=args.grace)
-    verifier = Verifier.from_key_dir(args.keys, roots, against=args.key_check)
     log.info(
         "middlebox keys=%s root=0x%064x rules=%d", ",".join(sorted(verifier.keys)), policy.root, len(policy)
     )

@@ -177,3 +177,12 @@ def test_resolver_on_a_busy_port(busy_port, tmp_path):
 def test_policy_check_of_a_missing_file(tmp_path):
     r = run_zkmb("policy", "check", tmp_path / "nope.zkmbp", "example.com")
     assert_one_line_error(r, "cannot read")
+
+
+def test_middlebox_policy_missing(tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for f in ("co_chacha20.vk", "pad_block.vk", "q_64.vk"):
+        (keys / f).write_bytes(b"")
+    r = _middlebox(keys=keys, policy=tmp_path / "nope.zkmbp")
+    assert_one_line_error(r, "--policy", "no such file")
