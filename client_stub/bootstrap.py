@@ -589,13 +589,15 @@ def fetch_keys(
                 raise KeyMismatch(f"{name}: {e}") from e
             if kvk != KIND_VK or dpk != dvk or dpk.hex() != table[name]["digest"]:
                 raise KeyMismatch(f"{name}: the published .pkc and .vk are not a key pair for one circuit")
-        if against is not None:
+        if against is not None and role == "verifier":  # cheap: before the decompression
             load_keys(kdir, list(names), role, against=against)
         t1 = time.perf_counter()
         if verify:
             check_keys(kdir, names, Path(state_dir) / "keycheck", verbose=progress is not None, timings=stats)
         else:
             expand_compact_keys(kdir, names, progress=_say_keys if progress is not None else None)
+        if against is not None and role == "prover":  # the decompressed caches
+            load_keys(kdir, list(names), role, against=against)
     if stats is not None:
         stats.update(
             download_bytes=stats.get("download_bytes", 0) + got,
