@@ -236,11 +236,34 @@ async def serve(args: argparse.Namespace, *, ready=None, stop: asyncio.Event | N
         log.info("middlebox stopped")
 
 
+def exit_when_threads_done(limit: float = 5.0) -> None:
+    """After a clean stop: wait up to ``limit`` seconds for the other non-daemon threads (verification
+    workers finishing a batch, a numba compile on a cold cache), then, if any is still busy, exit the
+    process at once instead of waiting for it at interpreter shutdown (a stopped middlebox must exit)."""
+    import sys
+    import threading
+    import time
+
+    deadline = time.monotonic() + limit
+    main = threading.main_thread()
+    for t in threading.enumerate():
+        if t is not main and not t.daemon:
+            t.join(max(0.0, deadline - time.monotonic()))
+    busy = [t.name for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
+    if busy:
+        log.warning("exiting with thread(s) still busy after %.0f s: %s", limit, ", ".join(busy))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 def _cmd_middlebox(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if not args.quiet else logging.WARNING, format="%(asctime)s %(message)s"
     )
     asyncio.run(serve(args))
+    exit_when_threads_done()
     return 0
 
 
