@@ -331,7 +331,6 @@ def fr_from_bytes(data: bytes) -> int:
 # --------------------------------------------------------------------------- bulk G1 (fast backend)
 
 _U64 = np.uint64
-_SQRT_EXP = tuple(_U64(v) for v in to_limbs((P + 1) // 4))
 _HALF_LIMBS = tuple(_U64(v) for v in to_limbs(_HALF))
 _B_MONT = tuple(_U64(v) for v in to_limbs((B_G1 << 256) % P))
 _TOP_MASK = _U64((1 << 62) - 1)  # clears the two flag bits of the top limb
@@ -348,6 +347,68 @@ _BULK_REASONS = {
 
 _njit = dict(cache=True, nogil=True)
 _BULK_PARALLEL_MIN = 4096  # in uncompressed-point units of work
+
+
+def _window_schedule(e: int, w: int = 5) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """Left-to-right sliding-window plan for x^e: ``(squarings, digits, tail)``; step k squares the
+    accumulator ``squarings[k]`` times and multiplies by x^digits[k] (odd, < 2^w), then ``tail`` squarings.
+    For (p+1)/4 (252 bits, 109 ones) that is 251 squarings and 50 multiplications instead of 108."""
+    bits = bin(e)[2:]
+    sq, dg = [], []
+    i, zeros = 0, 0
+    while i < len(bits):
+        if bits[i] == "0":
+            zeros += 1
+            i += 1
+            continue
+        j = min(i + w, len(bits))
+        while bits[j - 1] == "0":
+            j -= 1
+        sq.append(0 if not dg else zeros + (j - i))
+        dg.append(int(bits[i:j], 2))
+        zeros = 0
+        i = j
+    return tuple(sq), tuple(dg), zeros
+
+
+def _plan_arrays(e: int) -> tuple[np.ndarray, np.ndarray, int]:
+    sq, dg, tail = _window_schedule(e)
+    return np.array(sq, dtype=np.int64), np.array(dg, dtype=np.int64), tail
+
+
+_SQRT_SQ, _SQRT_DG, _SQRT_TAIL = _plan_arrays((P + 1) // 4)
+_INV_SQ, _INV_DG, _INV_TAIL = _plan_arrays(P - 2)
+
+
+@njit(**_njit)
+def _pow_plan(a, sq, dg, tail):
+    """a^e (Montgomery Fq) for the plan of :func:`_window_schedule` (inlined products, 16 odd powers)."""
+    table = np.empty((16, 4), dtype=_U64)
+    a2 = _curve_kernels.bf_mul(a, a)
+    cur = a
+    for k in range(16):
+        mont.store(table, k, cur)
+        cur = _curve_kernels.bf_mul(cur, a2)
+    acc = mont.load(table, dg[0] >> 1)
+    for k in range(1, dg.shape[0]):
+        for _ in range(sq[k]):
+            acc = _curve_kernels.bf_mul(acc, acc)
+        acc = _curve_kernels.bf_mul(acc, mont.load(table, dg[k] >> 1))
+    for _ in range(tail):
+        acc = _curve_kernels.bf_mul(acc, acc)
+    return acc
+
+
+@njit(**_njit)
+def _fq_pow_sqrt(a):
+    """a^((p+1)/4): a square root of a when a is a square (p = 3 mod 4)."""
+    return _pow_plan(a, _SQRT_SQ, _SQRT_DG, _SQRT_TAIL)
+
+
+@njit(**_njit)
+def _fq_pow_inv(a):
+    """a^(p-2) = 1/a (0 for 0)."""
+    return _pow_plan(a, _INV_SQ, _INV_DG, _INV_TAIL)
 
 
 @njit(**_njit)
@@ -382,7 +443,7 @@ def _g1_decode_one(raw, flags, compressed, out, i):
             return _E_RANGE
         xm = mont.fq_to_mont(x)
         rhs = mont.fq_add(mont.fq_mul(mont.fq_sqr(xm), xm), _B_MONT)
-        ym = mont._mpow(rhs, _SQRT_EXP, mont.FQ_ONE, mont.FQ_MOD, mont.FQ_NINV)
+        ym = _fq_pow_sqrt(rhs)
         if not mont.eq(mont.fq_sqr(ym), rhs):
             return _E_NO_SQRT
         larger = mont._lt_mod(_HALF_LIMBS, mont.fq_from_mont(ym))
@@ -537,7 +598,7 @@ def g2_compress_many(points: np.ndarray) -> bytes:
 @njit(**_njit)
 def _fq_sqrt_m(a):
     """(s, ok) with s = a^((p+1)/4) (Montgomery) and ok = s^2 == a."""
-    s = mont._mpow(a, _SQRT_EXP, mont.FQ_ONE, mont.FQ_MOD, mont.FQ_NINV)
+    s = _fq_pow_sqrt(a)
     return s, mont.eq(mont.fq_sqr(s), a)
 
 
@@ -562,7 +623,7 @@ def _fq2_sqrt_m(a0, a1):
     s, sq = _fq_sqrt_m(t)
     if mont.is_zero(s):
         return z, z, False
-    other = mont.fq_mul(mont.fq_mul(a1, _INV2_MONT), mont.fq_inv(s))
+    other = mont.fq_mul(mont.fq_mul(a1, _INV2_MONT), _fq_pow_inv(s))
     x0, x1 = (s, other) if sq else (other, s)
     # verify: (x0 + x1 u)^2 = (x0^2 - x1^2) + 2 x0 x1 u
     ok = mont.eq(mont.fq_sub(mont.fq_sqr(x0), mont.fq_sqr(x1)), a0) and mont.eq(
