@@ -241,3 +241,25 @@ def test_report_says_what_the_numbers_are():
     assert "| `verify_per_s_core` | 571/s |" in md
     assert "| `hold_offered_per_s` | 1,200/s |" in md and "| `qps` | 3.2/s |" in md
     assert "| `gap_s` | 0.5 s |" in md
+
+
+def test_keys_area_rows_and_section(tmp_path):
+    """Issue #17's two targets come from the keys suite; its section shows the per-circuit times."""
+    keys = {
+        "runs": 1,
+        "circuits": ["co_chacha20", "q_64"],
+        "bootstrap_bytes": 164_871_445,
+        "co_pk_bytes": 111_031_384,
+        "first_answer_fresh_s": 190.0,  # a miss
+        "decompress_s": {"co_chacha20": 45.1, "q_64": 0.7},
+        "keycheck_s": {"co_chacha20": 48.6, "q_64": 0.4},
+        "bootstrap_files": ["co_chacha20.pkc", "srs_0.srsc"],
+    }
+    doc = {"schema": 1, "meta": META, "areas": {"keys": keys}}
+    rows = {r[1]: r for r in report.summary_rows(doc) if r[0] == "#17"}
+    boot = rows["bootstrap download, default ChaCha20 stub (policy included)"]
+    assert boot[3] == "165 MB" and boot[4] == "met"
+    assert rows["first answer from a fresh state directory"][4] == "**miss**"
+    md = report.render_markdown(doc, {}, tmp_path / "b.md")
+    assert "issues #2-#9 and #17" in md and "| co_chacha20 | 45.1 s | 48.6 s |" in md
+    assert "`co_chacha20.pkc`" in md
