@@ -179,3 +179,20 @@ def test_bench_inputs(fast):
     q, _ = fast.bench_inputs_g2(8, seed=3)
     fast.g2_validate(q)
     assert np.array_equal(fast.bench_inputs_g1(8, seed=9)[0], fast.bench_inputs_g1(8, seed=9)[0])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 40])
+def test_msm_plain_in_chunks_equals_msm(backend, grp, n):
+    """msm_plain over plain scalars converted once (the prover's path), also summed over chunks of the
+    points (its parallel steps), equals the MSM; non-canonical scalars are refused."""
+    rng = random.Random(100 + n)
+    points = sample_points(grp, n, rng)
+    scalars = [rng.choice([0, 1, 2, R - 1, rng.randrange(R)]) for _ in range(n)]
+    v = grp.api(backend, "from_affine")(points)
+    plain = backend.plain_scalars(backend.fr_from_ints(scalars))
+    whole = grp.api(backend, "to_affine")(backend.msm_plain(v, plain))
+    assert whole == [grp.msm(points, scalars)]
+    cut = n // 3
+    parts = [backend.msm_plain(v[:cut], plain[:cut]), backend.msm_plain(v[cut:], plain[cut:])]
+    total = grp.api(backend, "add")(parts[0], parts[1])
+    assert grp.api(backend, "to_affine")(total) == [grp.msm(points, scalars)]

@@ -208,3 +208,53 @@ def test_real_proofs_end_to_end(mb_cert_pair, real_keys, e2e_policy):
         assert f'zkmb_proofs_total{{circuit="{circuit}",result="verified"}}' in text
     assert 'zkmb_proofs_total{circuit="q_64",result="failed"} 1' in text
     assert "zkmb_record_hold_seconds_count 1" in text
+
+
+def test_async_mode_real_proofs_forward_then_cut_and_ban(mb_cert_pair, real_keys, e2e_policy):
+    """SPEC §7 async mode with real Groth16 proofs: a record is forwarded before its proof and answered;
+    its proof then verifies.  A record whose proof is invalid is forwarded too (the answer comes back:
+    what async gives up), but once its deadline passes the connection is cut and the client address
+    banned: its next connection is refused at once."""
+    from zkmb.middlebox.flow import Mode
+
+    verifier = Verifier({n: vk for n, (_, _, vk) in real_keys.items()}, PolicyRoots(e2e_policy.root))
+    metrics = Metrics()
+    with (
+        embedded(mb_cert_pair) as r,
+        running_relay(verifier, r.port, pool=True, metrics=metrics, mode=Mode.ASYNC, co_deadline=600) as (
+            mb,
+            (port, pport),
+        ),
+    ):
+        r._resolver.idle_timeout = 600
+        prover = _Prover(real_keys, e2e_policy)
+        c = _connect(mb_cert_pair, port)
+        p = _open_channel(port, pport, c, prover)
+        flow = next(iter(mb.conns.values())).flow
+        # 1. answered before its proof is sent; the proof then verifies
+        first = c.query(dns.message.make_query("www.example.test", "A"))
+        assert first.answer[0].to_text().endswith("192.0.2.1")
+        assert [d.reason for d in flow.decisions if d.what == "record"] == ["async"]
+        q0 = prover.q(0, c.capture.client_app_records[0].raw)
+        p.send(q0)
+        ans = p.recv()
+        assert isinstance(ans, Accepted) and ans.kind == "q" and ans.n == 0, ans
+        # 2. a record with an invalid proof (record 0's): forwarded and answered, rejected, then cut
+        p.send(prover.pad(1, 0))
+        assert isinstance(p.recv(), Accepted)
+        second = c.query(dns.message.make_query("www.example.test", "AAAA"))
+        assert second.rcode() == 0  # what async gives up: the answer came back before the proof
+        p.send(QMsg(1, q0.proof))
+        ans = p.recv()
+        assert isinstance(ans, Rejected) and ans.kind == "q" and ans.n == 1, ans
+        assert _wait(lambda: flow.closed is not None, 15)
+        assert flow.closed == "no valid Q proof by the deadline" and flow.ban
+        assert "127.0.0.1" in mb.bans
+        c.close()
+        # 3. banned: a new DoT connection from the same address is closed at once
+        with pytest.raises((ZkmbError, OSError)):
+            _connect(mb_cert_pair, port).query(dns.message.make_query("www.example.test", "A"))
+    text = metrics.render()
+    assert 'zkmb_bans_total{reason="no valid Q proof by the deadline"} 1' in text
+    assert 'zkmb_cuts_total{mode="async",reason="no valid Q proof by the deadline"} 1' in text
+    assert 'zkmb_connections_refused_total{reason="client banned"} 1' in text

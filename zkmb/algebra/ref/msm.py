@@ -7,6 +7,7 @@ from functools import reduce
 import py_ecc.optimized_bn128 as bn
 
 from ...errors import InvalidInput
+from ..params import R
 from .curves import _G1, _G2, G1Vec, G2Vec, _Group
 from .fields import FieldVec
 
@@ -32,4 +33,20 @@ def msm_g2(points: G2Vec, scalars: FieldVec, threads: int | None = None) -> G2Ve
     return _msm(_G2, points, scalars, threads)
 
 
-__all__ = ["msm_g1", "msm_g2"]
+def plain_scalars(scalars: FieldVec) -> list[int]:
+    """The scalars as the plain integers :func:`msm_plain` takes (the fast backend converts from
+    Montgomery form once for several MSMs; here they already are plain); InvalidInput unless in [0, r)."""
+    out = [int(k) for k in scalars]
+    if any(not 0 <= k < R for k in out):
+        raise InvalidInput("MSM scalar not a canonical Fr element")
+    return out
+
+
+def msm_plain(points: list, plain: list[int], threads: int | None = None) -> list:
+    """sum_i [k_i] points_i (G1 or G2 by the points' form) for scalars from :func:`plain_scalars`."""
+    first = next((p for p in points if p is not None), None)
+    g = _G2 if first is not None and isinstance(first[0], tuple | list) else _G1
+    return _msm(g, points, plain, threads)
+
+
+__all__ = ["msm_g1", "msm_g2", "msm_plain", "plain_scalars"]
