@@ -140,7 +140,9 @@ class Groth16Prover:
 
         pk = self.keys[name]
         split = 1 if chunk is None else max(1, pk.h.shape[0] // chunk)
-        plan = ProofPlan(pk, box.pop("w"), split=split)
+        # a large key (the channel opening's) is never resident at once: each chunk's pages go after use
+        release = pk.release_array if chunk is not None else None
+        plan = ProofPlan(pk, box.pop("w"), split=split, release=release)
         for stage in plan.stages:
             yield [st.run for st in stage]
         return plan.finish()

@@ -23,6 +23,7 @@ Within a priority, jobs run in submission order.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 import os
@@ -86,6 +87,7 @@ class ProvingPool:
         self._seq = itertools.count()
         self._closed = False
         self.busy_s = 0.0  # wall time workers spent in steps (for load estimates)
+        self._recent: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
         self._threads = [
             threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(self.workers)
         ]
@@ -110,6 +112,14 @@ class ProvingPool:
         with self._cv:
             ps = None if priorities is None else set(priorities)
             return sum(1 for j in self._jobs if ps is None or j.priority in ps)
+
+    def stretch(self) -> float:
+        """How much longer than their CPU time the recent steps took (>= 1): how much other processes
+        take the cores from the workers now (1.0 on an idle machine; 2 with two busy loops on 2 cores)."""
+        with self._cv:
+            wall = sum(w for w, _ in self._recent)
+            cpu = sum(c for _, c in self._recent)
+        return max(1.0, wall / cpu) if cpu > 0.05 else 1.0
 
     def shutdown(self) -> None:
         """Cancel every job; the threads end after their running step."""
@@ -198,8 +208,10 @@ class ProvingPool:
                     err = e
                 t1 = time.perf_counter()
                 with self._cv:
-                    job.cpu_s += time.thread_time() - c0
+                    cpu = time.thread_time() - c0
+                    job.cpu_s += cpu
                     self.busy_s += t1 - t0
+                    self._recent.append((t1 - t0, cpu))
                     job.running -= 1
                     if err is not None and job.error is None and not job.cancelled:
                         job.error, job.cancelled, job.pending = err, True, []

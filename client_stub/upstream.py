@@ -111,10 +111,13 @@ def idle_diagnosis(seconds: float, needed: float) -> str:
 
 @dataclass
 class _Pad:
-    """PAD block (n, j): the pool job and the task that proves, sends and waits for its acceptance."""
+    """PAD block (n, j): the pool job, the task that proves it, sends it and waits for its acceptance,
+    and ``values`` -- ``(pad, blinder)`` as soon as it is proven (a Q proof needs only those; the
+    acceptance is awaited before the Q proof is sent)."""
 
     job: Job | None = None
     task: asyncio.Task | None = None
+    values: asyncio.Future | None = None
 
 
 class _Record:
@@ -125,6 +128,7 @@ class _Record:
         self.response, self.keepalive = response, keepalive
         self.sent_at: float | None = None
         self.proven = False
+        self.jobs: list = []  # its Q proof's pool job (escalated when late in async mode)
 
 
 class ProvedConnection:
@@ -156,7 +160,7 @@ class ProvedConnection:
         self._next_n = 0  # the record number the next query takes
         self._released = 0  # records 0.._released-1 have been written
         self._turn = asyncio.Event()
-        self._unproven: set[int] = set()  # async: records written whose Q is not accepted yet
+        self._unproven: dict[int, _Record] = {}  # async: records written whose Q is not accepted yet
         self._co_job: Job | None = None
 
     # ------------------------------------------------------------------ state
@@ -176,8 +180,11 @@ class ProvedConnection:
         if self.closed or self.enforcement is None or self.keys is None:
             return False
         if not self.co_accepted.is_set():
-            limit = self.enforcement.max_before_co if self.is_async else self.o.early_records
-            return self._next_n < limit
+            if self.is_async:  # records leave at once: only while this CO is sure to be in time
+                co_s = self.enforcement.co_deadline_ms / 1000
+                on_time = time.monotonic() - (self.handshake_at or 0) + self.o.co_expected_s() <= 0.6 * co_s
+                return on_time and self._next_n < self.enforcement.max_before_co
+            return self._next_n < self.o.early_records
         return True
 
     def _spawn(self, coro) -> asyncio.Task:
@@ -261,6 +268,7 @@ class ProvedConnection:
             o.timing("co_escalated", 0.0)
         proof = await fut
         o.timing("co", time.perf_counter() - t0)
+        o.timing("co_cpu", job.cpu_s)
         await self._ask(CoMsg(self.keys.comm_k, proof), ("co", 0, 0))
         self.co_accepted.set()
         self.ready = True
@@ -329,22 +337,42 @@ class ProvedConnection:
             p.job = self._submit(
                 QUERY if needed else AHEAD, pad_job(self.o.prover, self.keys, n, j), f"pad{n}.{j}"
             )
+            p.values = asyncio.get_running_loop().create_future()
+            p.values.add_done_callback(lambda f: f.cancelled() or f.exception())
             p.task = asyncio.ensure_future(self._pad_flow(n, j, p))
             p.task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a look-ahead nobody awaits
         elif needed and p.job is not None and not p.job.done:
             p.job.set_priority(QUERY)
             self.o.timing("pad_promoted", 0.0)
-        return p.task
+        return p
 
     async def _pad_flow(self, n: int, j: int, p: _Pad) -> tuple[bytes, int]:
         t0 = time.perf_counter()
-        a, proof = await asyncio.wrap_future(p.job.future)
+        try:
+            a, proof = await asyncio.wrap_future(p.job.future)
+        except BaseException as e:
+            if not p.values.done():
+                p.values.set_exception(UpstreamError(f"PAD ({n}, {j}) not proven: {e!r}"))
+            raise
+        p.values.set_result((a.pad, a.blinder))
         self.o.timing("pad", time.perf_counter() - t0)
+        self.o.timing("pad_cpu", p.job.cpu_s)
         await self._unless_failed(self.co_accepted.wait())  # the middlebox takes PADs only after CO
         if n < self._low():
             raise UpstreamError(f"PAD ({n}, {j}) not needed: record {n} already proven")
         await self._ask(PadMsg(n, j, a.comm_pad, proof), ("pad", n, j))
         return a.pad, a.blinder
+
+    def pad_ready(self, n: int) -> bool:
+        """Whether PAD block 0 of record ``n`` is proven and accepted already (kept ahead)."""
+        p = self._pads.get((n, 0))
+        return (
+            p is not None
+            and p.task is not None
+            and p.task.done()
+            and not p.task.cancelled()
+            and (p.task.exception() is None)
+        )
 
     def _low(self) -> int:
         """The middlebox's ``next``: the lowest record not yet verified (as far as we know)."""
@@ -370,9 +398,11 @@ class ProvedConnection:
         self._responses[qid] = rec
         if self.is_async:
             self._write(rec)  # in order: records are taken and written in one synchronous step
-            self._unproven.add(n)
+            self._unproven[n] = rec
+            asyncio.get_running_loop().call_later(self.o.async_head_start_s, self._keep_ahead)
+        else:
+            self._keep_ahead()
         self._spawn(self._drive(rec))
-        self._keep_ahead()
         return rec
 
     async def _drive(self, rec: _Record) -> None:
@@ -380,10 +410,15 @@ class ProvedConnection:
         o, n = self.o, rec.n
         t0 = time.perf_counter()
         try:
+            if self.is_async:  # the answer first: proving now would compete with reading it (GIL)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(rec.response), o.async_head_start_s)
             k = rec.size // 64
-            pads = await self._unless_failed(
-                asyncio.gather(*(asyncio.shield(self._pad(n, j, needed=True)) for j in range(k)))
-            )
+            blocks = [self._pad(n, j, needed=True) for j in range(k)]
+            if self.is_async:
+                self._spawn(self._escalate(rec, [p.job for p in blocks]))
+            # the Q proof needs the pads' values only; their acceptance is awaited before it is sent
+            pads = await self._unless_failed(asyncio.gather(*(asyncio.shield(p.values) for p in blocks)))
             t_pads = time.perf_counter()
             job = self._submit(
                 QUERY,
@@ -397,19 +432,21 @@ class ProvedConnection:
                 ),
                 f"q{n}",
             )
+            rec.jobs.append(job)
             proof = await self._unless_failed(asyncio.wrap_future(job.future))
             t_q = time.perf_counter()
             o.timing(f"q_{rec.size}", t_q - t_pads)
             o.timing("q_cpu", job.cpu_s)
             o.timing("pad_wait", t_pads - t0)
             await self._unless_failed(self.co_accepted.wait())  # the middlebox takes Q only after CO
+            await self._unless_failed(asyncio.gather(*(asyncio.shield(p.task) for p in blocks)))
             if self.is_async:
                 deadline = (
                     max(rec.sent_at or 0, self.o.co_at(self)) + self.enforcement.record_deadline_ms / 1000
                 )
                 await self._ask(QMsg(n, proof), ("q", n, 0), deadline=deadline)
                 rec.proven = True
-                self._unproven.discard(n)
+                self._unproven.pop(n, None)
                 o.proven()
                 o.timing("async_proof", time.perf_counter() - t0)
             else:
@@ -431,6 +468,19 @@ class ProvedConnection:
                         p.job.cancel()
                     if p.task is not None:
                         p.task.cancel()
+
+    async def _escalate(self, rec: _Record, jobs: list) -> None:
+        """Async mode: a record whose proofs are still not done at 40 % of its deadline has them made
+        before anything else (URGENT): the cut is for dishonest clients only."""
+        await self.co_accepted.wait()
+        limit = self.enforcement.record_deadline_ms / 1000
+        due = max(rec.sent_at or 0.0, self.o.co_at(self)) + 0.4 * limit
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        late = [j for j in [*jobs, *rec.jobs] if j is not None and not j.done]
+        for j in late:
+            j.set_priority(URGENT)
+        if late:
+            self.o.timing("async_escalated", 0.0)
 
     def _q_answer(self, f: asyncio.Future, n: int, t_q: float) -> None:
         if f.cancelled() or f.exception() is not None:
@@ -580,6 +630,8 @@ class ProvedConnection:
         for p in self._pads.values():
             if p.task is not None:
                 p.task.cancel()
+            if p.values is not None and not p.values.done():
+                p.values.cancel()
         for w in (self._w, self._pw):
             if w is not None:
                 w.close()  # TCP FIN, no alert (SPEC §2)
@@ -629,6 +681,8 @@ class ProvingUpstream:
         max_backoff_s: float = 60.0,
         async_budget: float = 0.5,
         early_records: int = 4,
+        async_head_start_s: float = 0.05,
+        async_wait_s: float = 8.0,
         on_timing: Callable[[str, float], None] | None = None,
     ):
         self.relay, self.proof, self.prover, self.policy = relay, proof, prover, policy
@@ -650,6 +704,10 @@ class ProvingUpstream:
         self.max_backoff_s = max_backoff_s
         self.async_budget = async_budget
         self.early_records = early_records
+        self.async_head_start_s = async_head_start_s
+        self.async_wait_s = async_wait_s
+        """Async mode: a record's proving starts when its answer is in or after this long (its
+        deadline is 3 s): the answer is not kept waiting behind the proofs' Python work."""
         """Strict mode: queries that may take a record of a new connection before its CO is accepted
         (their PAD and Q proofs run beside the CO; the records leave once it is accepted)."""
         """Fraction of the middlebox's async record deadline the unproven backlog may take."""
@@ -711,22 +769,17 @@ class ProvingUpstream:
         self._co_at[c.ident] = time.monotonic()
         self.notify()
 
+    def co_expected_s(self) -> float:
+        """Seconds a channel opening takes now: its last CPU cost (8 core-seconds before one was
+        measured) over the workers, stretched by the machine's load."""
+        cpu = self.timings.get("co_cpu", [])
+        return (cpu[-1] if cpu else 8.0) * self.pool.stretch() / self.pool.workers
+
     def co_at(self, c: ProvedConnection) -> float:
         return self._co_at.get(c.ident, time.monotonic())
 
     def proven(self) -> None:
         self._proven.set()
-
-    def _est_record_s(self) -> float:
-        """Wall seconds the proving engine needs per query record now (Q, and a PAD when not ahead),
-        from the recent proofs' CPU cost, the workers, and how much the machine stretches them."""
-        cpu = self.timings.get("q_cpu", [])[-20:]
-        per = (sorted(cpu)[len(cpu) // 2] if cpu else 0.3) * 1.5
-        walls = [w for k in ("q_64", "q_128") for w in self.timings.get(k, [])[-10:]]
-        stretch = 1.0
-        if cpu and walls:
-            stretch = max(1.0, (sorted(walls)[len(walls) // 2] * self.pool.workers) / max(1e-3, per))
-        return per * stretch / self.pool.workers
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -918,18 +971,40 @@ class ProvingUpstream:
             self.timing("response", time.monotonic() - rec.sent_at)
         return resp
 
-    async def _async_room(self, deadline: float) -> None:
-        """Async mode: wait until one more unproven record can be proven well within the deadline."""
+    def _async_backlog_s(self, new: ProvedConnection | None) -> tuple[float, float]:
+        """(seconds the proving engine needs for every unproven async record, plus one more on ``new``;
+        age of the oldest unproven record): Q for each, a PAD too where it is not proven ahead, over
+        the workers, stretched by the machine's load."""
+        q = self.timings.get("q_cpu", [])[-20:]
+        pad = self.timings.get("pad_cpu", [])[-20:]
+        q_s = sorted(q)[len(q) // 2] if q else 0.3
+        pad_s = sorted(pad)[len(pad) // 2] if pad else 0.3
+        work, oldest, now = 0.0, 0.0, time.monotonic()
+        for c in self.conns:
+            if c.closed or not c.is_async:
+                continue
+            for n, rec in c._unproven.items():
+                work += q_s + (0.0 if c.pad_ready(n) else pad_s)
+                if rec.sent_at is not None:
+                    oldest = max(oldest, now - max(rec.sent_at, self._co_at.get(c.ident, now)))
+        if new is not None:
+            work += q_s + (0.0 if new.pad_ready(new._next_n) else pad_s)
+        return work * self.pool.stretch() / self.pool.workers, oldest
+
+    async def _async_room(self, c: ProvedConnection, deadline: float) -> None:
+        """Async mode: wait until one more record on ``c`` can be proven well within the middlebox's
+        record deadline (the work of every unproven record, including this one, within
+        ``async_budget`` of it, and the oldest unproven record not past 40 % of it).  An honest stub
+        never trips the cut: past ``deadline`` the query fails (SERVFAIL) rather than sending more."""
+        limit = c.enforcement.record_deadline_ms / 1000
         while True:
-            backlog = sum(len(c._unproven) for c in self.conns if c.is_async and not c.closed)
-            ann = next((c.enforcement for c in self.conns if c.enforcement is not None), None)
-            if ann is None or ann.mode != ASYNC:
-                return
-            budget = self.async_budget * ann.record_deadline_ms / 1000
-            if (backlog + 1) * self._est_record_s() <= budget or backlog == 0:
+            need, oldest = self._async_backlog_s(c)
+            if (need <= self.async_budget * limit and oldest <= 0.4 * limit) or not any(
+                x._unproven for x in self.conns if not x.closed
+            ):
                 return
             if time.monotonic() >= deadline:
-                return  # strict-like from here: the record waits for its own proof in _drive anyway
+                raise UpstreamError("the proofs of earlier records are behind: not sending more (async)")
             self._proven.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._proven.wait(), 0.05)
@@ -945,7 +1020,7 @@ class ProvingUpstream:
             if usable:  # a connection whose CO is in first, then the least busy
                 c = min(usable, key=lambda c: (not c.co_accepted.is_set(), c.in_flight))
                 if c.is_async:
-                    await self._async_room(deadline)
+                    await self._async_room(c, min(deadline, time.monotonic() + self.async_wait_s))
                     if not c.can_take():
                         continue
                 tried.add(c.ident)

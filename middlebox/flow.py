@@ -569,7 +569,8 @@ class Flow:
         ban = self.config.mode is Mode.ASYNC
         if self._finished_at is not None and self.comm_k is None:
             if now > self._finished_at + self.config.co_deadline:
-                self.close("no valid CO proof by the deadline", what="co", ban=ban)
+                # async: a ban only where records went out before the CO (answers without proofs)
+                self.close("no valid CO proof by the deadline", what="co", ban=ban and self._next_in > 0)
                 return
         for rec in self._records.values():
             if rec.verified:

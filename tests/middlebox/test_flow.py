@@ -199,6 +199,11 @@ def test_async_co_deadline_cuts_and_bans(recorded, fake_verifier, clock):
     clock.t += 20.01
     flow.tick()
     assert flow.closed == "no valid CO proof by the deadline" and flow.ban
+    # no record forwarded before the late CO: cut, but nothing was answered without a proof: no ban
+    flow, view, apps = _open(recorded, fake_verifier, clock, mode=Mode.ASYNC)
+    clock.t += 20.01
+    flow.tick()
+    assert flow.closed == "no valid CO proof by the deadline" and not flow.ban
 
 
 def _hs_parts(cap):

@@ -1,5 +1,7 @@
 """``zkmb bench e2e``: the whole system on loopback (:class:`DemoStack`: resolver, middlebox relay with
-real verification, stub with real proofs), as a user of the stub sees it.
+real verification, stub with real proofs), as a user of the stub sees it; then, with the stub and the
+middlebox as processes and a real unbound, bursts, a busy machine, idle time and memory
+(:mod:`zkmb.benchmarks.live`, its keys documented there).
 
 State (keys, policy from the shared blocklists, certificate) is the demo's (``~/.cache/zkmb/demo``;
 ``zkmb demo`` and this suite create it on first use).  The resolver's static map is extended with
@@ -158,7 +160,10 @@ async def _measure(stack, static, lat_names, qps_names, clients) -> dict[str, An
     return out
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, live: bool = True) -> dict[str, Any]:
+    """The in-process numbers (module docstring), then the process-level ones of
+    :mod:`zkmb.benchmarks.live` (real unbound, the stub and the middlebox as processes) unless ``live``
+    is False."""
     from ..client_stub.demo import (
         DEMO_STATIC,
         DemoStack,
@@ -201,4 +206,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         out["added_p50_ms"] <= TARGETS["target_added_p50_ms"]
         and out["added_p99_ms"] <= TARGETS["target_added_p99_ms"]
     )
+    if live:
+        from .live import run_live
+
+        out.update(run_live(key_dir, state / "policy.zkmbp", quick=quick))
     return out

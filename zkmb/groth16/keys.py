@@ -270,6 +270,26 @@ class ProvingKey:
         pk.release_pages()  # the checksum read every page: keep none resident until a proof needs them
         return pk
 
+    def release_array(self, arr: np.ndarray) -> None:
+        """Drop the file pages lying wholly inside ``arr`` (a view of this key's mapping, e.g. the
+        points of one MSM chunk) once a proof has used them: a channel opening then never has its
+        whole key resident at once.  No-op for arrays outside the mapping or without madvise."""
+        mm = getattr(self, "_mapping", None)
+        if mm is None or not hasattr(mmap, "MADV_DONTNEED") or arr.size == 0:
+            return
+        try:
+            import ctypes
+
+            base = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+            start = arr.__array_interface__["data"][0] - base
+            end = start + arr.nbytes
+            page = mmap.PAGESIZE
+            lo, hi = -(-start // page) * page, (end // page) * page
+            if 0 <= lo < hi <= len(mm):
+                mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        except (OSError, ValueError, TypeError):
+            pass
+
     def release_pages(self) -> None:
         """Drop this key's file pages from the process (they stay in the page cache and come back on
         the next access): a channel-opening key is ~450 MB used once per connection.  No-op for a key

@@ -62,7 +62,14 @@ class ProofPlan:
     """
 
     def __init__(
-        self, pk: ProvingKey, witness, *, r: int | None = None, s: int | None = None, split: int = 1
+        self,
+        pk: ProvingKey,
+        witness,
+        *,
+        r: int | None = None,
+        s: int | None = None,
+        split: int = 1,
+        release: Callable[[np.ndarray], None] | None = None,
     ):
         w = getattr(witness, "values", witness)
         if not isinstance(w, np.ndarray) or w.shape != (pk.n_vars, 4) or w.dtype != np.uint64:
@@ -71,6 +78,8 @@ class ProofPlan:
         self.r = secrets.randbelow(R) if r is None else r % R
         self.s = secrets.randbelow(R) if s is None else s % R
         self.split = max(1, int(split))
+        self.release = release
+        """Called with each key array (or chunk of one) once the proof no longer needs it."""
         self._plain = fast.plain_scalars(w)
         self._parts: dict[str, list] = {k: [] for k in ("a", "b1", "b2", "c", "h")}
         self._evals: list[np.ndarray] = []
@@ -103,12 +112,18 @@ class ProofPlan:
         else:
             scalars = self._plain[offset + lo : offset + hi]
         self._parts[part].append(fast.msm_plain(points[lo:hi], scalars))
+        if self.release is not None:
+            self.release(points[lo:hi])
 
     def _qap(self) -> None:
         pk, n = self.pk, self.pk.domain_size
         a = pk.a_rows.matvec(self.w, n)
         b = pk.b_rows.matvec(self.w, n)
         self._evals = [a, b, fast.fr_mul(a, b)]
+        if self.release is not None:
+            for rows in (pk.a_rows, pk.b_rows):
+                for arr in (rows.ptr, rows.cols, rows.vals):
+                    self.release(arr)
 
     def _chain(self, i: int) -> None:
         v = self._evals[i]
