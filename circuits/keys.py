@@ -92,6 +92,15 @@ def _pad(suite: str) -> Callable[[], ConstraintSystem]:
     return build
 
 
+def _pads(suite: str, blocks: int) -> Callable[[], ConstraintSystem]:
+    def build() -> ConstraintSystem:
+        from .pad import pads_circuit
+
+        return pads_circuit(suite, blocks)
+
+    return build
+
+
 def _q(size: int) -> Callable[[], ConstraintSystem]:
     def build() -> ConstraintSystem:
         from .query import query_circuit
@@ -106,6 +115,7 @@ CIRCUITS: dict[str, Callable[[], ConstraintSystem]] = {
     "co_aes128gcm": _co("aes128gcm"),
     "pad_block": _pad("chacha20"),
     "pad_block_aes128gcm": _pad("aes128gcm"),
+    "pad_blocks_3": _pads("chacha20", 3),
     **{f"q_{b}": _q(b) for b in (64, 128, 192, 320, 448)},
 }
 """Every statement circuit with a key pair (SPEC §8: CO and PAD per suite, Q per size class)."""
@@ -117,10 +127,10 @@ def release_circuits() -> None:
     import gc
 
     from .co import co_circuit
-    from .pad import pad_circuit
+    from .pad import pad_circuit, pads_circuit
     from .query import query_circuit
 
-    for fn in (co_circuit, pad_circuit, query_circuit):
+    for fn in (co_circuit, pad_circuit, pads_circuit, query_circuit):
         fn.cache_clear()
     gc.collect()
 

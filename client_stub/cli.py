@@ -53,7 +53,13 @@ def _cmd_stub(args: argparse.Namespace) -> int:
 
         if not args.allow_unverified_keys:  # the same check as after a bootstrap, cached by key digest
             cache = os.path.join(os.path.expanduser("~"), ".cache", "zkmb", "keycheck")
-            check_keys(args.keys, circuit_names("chacha20", args.sizes), cache)
+            from zkmb.circuits.keys import read_manifest
+
+            from .prover import optional_names
+
+            names = circuit_names("chacha20", args.sizes)
+            names += [n for n in optional_names("chacha20") if n in read_manifest(args.keys)]
+            check_keys(args.keys, names, cache)
     if args.allow_unverified_keys:
         logging.getLogger("zkmb.stub").warning(
             "proving keys NOT checked against an SRS (--allow-unverified-keys): a malformed key "

@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 DEMO_SIZES = (64, 128)
-DEMO_CIRCUITS = ("co_chacha20", "pad_block", *(f"q_{b}" for b in DEMO_SIZES))
+DEMO_CIRCUITS = ("co_chacha20", "pad_block", "pad_blocks_3", *(f"q_{b}" for b in DEMO_SIZES))
 """The key pairs the demo needs: CO and PAD for ChaCha20, Q for the two smallest size classes."""
 
 DEMO_STATIC: dict[str, str] = {

@@ -25,17 +25,39 @@ from zkmb.errors import InvalidInput
 
 from .scheduler import JobGen, blocking_job
 
-__all__ = ["Groth16Prover", "StatementProver", "circuit_names", "co_job", "pad_job", "q_job"]
+__all__ = [
+    "PAD_BATCH",
+    "Groth16Prover",
+    "StatementProver",
+    "circuit_names",
+    "optional_names",
+    "co_job",
+    "pad_job",
+    "pads_job",
+    "q_job",
+]
 
 BIG_MSM_CHUNK = 1 << 16
 """Points per MSM step of a large proof (the channel opening): ~0.1-0.2 s on one core, the longest a
 query proof waits for a worker while a channel opening is proven."""
 
 
+PAD_BATCH = 3
+"""Look-ahead PAD blocks proven together (ChaCha20: three blocks fit a 2^16 domain, 0.63x the cost
+per block of single-block proofs; docs/circuits.md)."""
+BATCH_KEYS = {"chacha20": "pad_blocks_3"}
+
+
 def circuit_names(suite: str, sizes: Sequence[int]) -> list[str]:
     """Key names (:data:`zkmb.circuits.keys.CIRCUITS`) the stub needs for ``suite`` and Q sizes."""
     pad = "pad_block" if suite == "chacha20" else f"pad_block_{suite}"
     return [f"co_{suite}", pad, *(f"q_{b}" for b in sizes)]
+
+
+def optional_names(suite: str) -> list[str]:
+    """Key names the stub uses when the key directory has them: the batch PAD key (look-ahead PADs
+    ``PAD_BATCH`` per proof, fewer core-seconds per block)."""
+    return [BATCH_KEYS[suite]] if suite in BATCH_KEYS else []
 
 
 class StatementProver(Protocol):
@@ -62,6 +84,13 @@ def co_job(prover, a: CoAssignment) -> JobGen:
 def pad_job(prover, keys: ClientKeys, n: int, j: int) -> JobGen:
     make = getattr(prover, "pad_job", None)
     return make(keys, n, j) if make is not None else blocking_job(prover.pad, keys, n, j)
+
+
+def pads_job(prover, keys: ClientKeys, blocks: Sequence[tuple[int, int]]) -> JobGen | None:
+    """The job proving ``blocks`` in one PAD proof, or None when the prover has no key for that
+    many blocks of this suite (then each block gets its own proof)."""
+    make = getattr(prover, "pads_job", None)
+    return make(keys, blocks) if make is not None else None
 
 
 def q_job(prover, pads, blinders, ciphertext: bytes, policy, size: int) -> JobGen:
@@ -102,9 +131,10 @@ class Groth16Prover:
 
     @classmethod
     def from_dir(cls, key_dir, suite: str = "chacha20", sizes: Sequence[int] = (64, 128)) -> Groth16Prover:
-        from zkmb.circuits.keys import load_keys
+        from zkmb.circuits.keys import load_keys, read_manifest
 
         names = circuit_names(suite, sizes)
+        names += [n for n in optional_names(suite) if n in read_manifest(key_dir)]
         prover = cls(load_keys(key_dir, names, "prover", against="manifest"), (suite,))
         prover.key_dir = Path(key_dir)
         return prover
@@ -169,6 +199,27 @@ class Groth16Prover:
 
         def witness() -> None:
             a = pad_assignment(keys, n, j)
+            box["a"], box["w"] = a, self._circuit(name).solve(a.assignment)
+
+        yield [witness]
+        proof = yield from self._prove_steps(name, box)
+        return box["a"], proof
+
+    def pads_job(self, keys: ClientKeys, blocks) -> JobGen | None:
+        """Several PAD blocks of one connection in one proof (returns ``(PadsAssignment, proof)``), or
+        None when there is no key for that many blocks of ``keys.suite``."""
+        name = BATCH_KEYS.get(keys.suite.name)
+        if name is None or name not in self.keys or len(blocks) != PAD_BATCH:
+            return None
+        return self._pads_job(name, keys, tuple(blocks))
+
+    def _pads_job(self, name: str, keys: ClientKeys, blocks) -> JobGen:
+        from zkmb.circuits.witness import pads_assignment
+
+        box: dict = {}
+
+        def witness() -> None:
+            a = pads_assignment(keys, blocks)
             box["a"], box["w"] = a, self._circuit(name).solve(a.assignment)
 
         yield [witness]

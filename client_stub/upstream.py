@@ -60,6 +60,7 @@ from zkmb.proofchannel import (
     CoMsg,
     MessageRejected,
     PadMsg,
+    PadsMsg,
     QMsg,
     RateLimited,
     Rejected,
@@ -73,7 +74,7 @@ from zkmb.tls.errors import TruncatedStream
 from zkmb.tls.records import SUITES_BY_NAME
 
 from .listener import Question, UpstreamError
-from .prover import co_job, pad_job, q_job
+from .prover import PAD_BATCH, co_job, pad_job, pads_job, q_job
 from .scheduler import AHEAD, OPENING, QUERY, URGENT, Job, ProvingPool
 
 __all__ = ["KEEPALIVE_NAME", "ProvedConnection", "ProvingUpstream", "choose_size", "idle_diagnosis"]
@@ -118,6 +119,7 @@ class _Pad:
     job: Job | None = None
     task: asyncio.Task | None = None
     values: asyncio.Future | None = None
+    shared: bool = False  # its job proves other blocks too (a batch): never cancelled for this one
 
 
 class _Record:
@@ -162,6 +164,7 @@ class ProvedConnection:
         self._turn = asyncio.Event()
         self._unproven: dict[int, _Record] = {}  # async: records written whose Q is not accepted yet
         self._co_job: Job | None = None
+        self._batch_ok: bool | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -279,30 +282,45 @@ class ProvedConnection:
         )
 
     async def _ask(self, msg, ref: tuple[str, int, int], deadline: float | None = None) -> None:
-        """Send a proof message and wait for its answer; resend what the middlebox could not take yet
-        (overload, rate limit) until ``deadline``; UpstreamError when rejected."""
+        """Send a proof message and wait for its answer (see :meth:`_ask_all`)."""
+        await self._ask_all(msg, [ref], deadline)
+
+    async def _ask_all(self, msg, refs: list[tuple[str, int, int]], deadline: float | None = None) -> None:
+        """Send a proof message and wait for the answer to each of ``refs`` (a PADS message is answered
+        per block); resend what the middlebox could not take yet (overload, rate limit) until
+        ``deadline``; UpstreamError when a reference is rejected."""
         o = self.o
         deadline = deadline if deadline is not None else time.monotonic() + o.answer_timeout
         while True:
-            fut = self._answer_future(ref)
+            futs = [self._answer_future(ref) for ref in refs]
             self._send_proof(msg)
             left = deadline - time.monotonic()
             try:
-                ans = await asyncio.wait_for(asyncio.shield(fut), max(0.05, left))
+                answers = await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, futs)), max(0.05, left))
             except TimeoutError:
+                ref = refs[0]
                 raise UpstreamError(
                     f"no answer from the middlebox to {ref[0]} (n={ref[1]}, j={ref[2]})"
                 ) from None
             finally:
-                if self._answers.get(ref) is fut:
-                    del self._answers[ref]
-            if not isinstance(ans, Rejected):
+                for ref, fut in zip(refs, futs, strict=True):
+                    if self._answers.get(ref) is fut:
+                        del self._answers[ref]
+            wait, failed = 0.0, None
+            for ref, ans in zip(refs, answers, strict=True):
+                if not isinstance(ans, Rejected):
+                    continue
+                if ref[0] == "pad" and ans.reason == "block already committed":
+                    continue  # ours, from an earlier send (we send one comm_pad per block)
+                retryable = isinstance(ans, RateLimited) or any(r in ans.reason for r in _RETRYABLE)
+                if not retryable:
+                    failed = (ref, ans)
+                    break
+                wait = max(wait, ans.retry_after_ms / 1000 if isinstance(ans, RateLimited) else 0.05)
+            if failed is None and wait == 0.0:
                 return
-            if ref[0] == "pad" and ans.reason == "block already committed":
-                return  # ours, from an earlier send (we send one comm_pad per block)
-            retryable = isinstance(ans, RateLimited) or any(r in ans.reason for r in _RETRYABLE)
-            wait = ans.retry_after_ms / 1000 if isinstance(ans, RateLimited) else 0.05
-            if not retryable or time.monotonic() + wait >= deadline:
+            if failed is not None or time.monotonic() + wait >= deadline:
+                ref, ans = failed or (refs[0], answers[0])
                 raise UpstreamError(f"middlebox rejected {ref[0]} (n={ref[1]}, j={ref[2]}): {ans.reason}")
             await asyncio.sleep(wait)
 
@@ -321,14 +339,78 @@ class ProvedConnection:
 
     def _keep_ahead(self) -> None:
         """Look-ahead PADs: block 0 of the next ``pad_ahead`` records and block 1 of the next
-        ``pad_ahead_128`` (a class-128 query then waits for none), inside the middlebox's window."""
+        ``pad_ahead_128`` (a class-128 query then waits for none), inside the middlebox's window.
+        Where the prover has a batch key, missing blocks are proven ``PAD_BATCH`` at a time (fewer
+        core-seconds per block) once that many are missing, singly only when none is ready ahead."""
         o = self.o
         window = self.enforcement.pad_window if self.enforcement else 64
         top = min(self._next_n + o.pad_ahead, self._low() + window)
-        for n in range(self._next_n, top):
-            self._pad(n, 0, needed=False)
-        for n in range(self._next_n, min(self._next_n + o.pad_ahead_128, top)):
-            self._pad(n, 1, needed=False)
+        for j, last in ((0, top), (1, min(self._next_n + o.pad_ahead_128, top))):
+            want = [(n, j) for n in range(self._next_n, last)]
+            missing = [b for b in want if b not in self._pads]
+            have = len(want) - len(missing)
+            while len(missing) >= PAD_BATCH and self._pad_batch(missing[:PAD_BATCH]):
+                missing, have = missing[PAD_BATCH:], have + PAD_BATCH
+            for n, jj in missing:
+                if have > 0 and self._batching():
+                    break  # blocks are ready ahead: wait for a whole batch
+                self._pad(n, jj, needed=False)
+                have += 1
+
+    def _batching(self) -> bool:
+        """Whether the prover proves look-ahead PADs in batches (it has the batch key for the suite)."""
+        if self._batch_ok is None:
+            gen = pads_job(self.o.prover, self.keys, [(0, 0)] * PAD_BATCH)
+            self._batch_ok = gen is not None
+            if gen is not None:
+                gen.close()
+        return self._batch_ok
+
+    def _pad_batch(self, blocks: list[tuple[int, int]]) -> bool:
+        """One proof for ``blocks`` (look-ahead); False when the prover has no batch key."""
+        gen = pads_job(self.o.prover, self.keys, blocks)
+        if gen is None:
+            return False
+        job = self._submit(AHEAD, gen, f"pads{blocks[0][0]}.{blocks[0][1]}+{len(blocks)}")
+        loop = asyncio.get_running_loop()
+        pads = []
+        for n, j in blocks:
+            p = self._pads[(n, j)] = _Pad(job=job, values=loop.create_future(), shared=True)
+            p.values.add_done_callback(lambda f: f.cancelled() or f.exception())
+            pads.append(p)
+        sent = asyncio.ensure_future(self._batch_flow(blocks, pads, job))
+        sent.add_done_callback(lambda t: t.cancelled() or t.exception())
+        for p in pads:
+            p.task = asyncio.ensure_future(self._batched_block(p, sent))
+            p.task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return True
+
+    async def _batch_flow(self, blocks, pads: list[_Pad], job: Job) -> None:
+        """Prove a batch, hand each block its values, send the blocks still useful in one PADS."""
+        t0 = time.perf_counter()
+        try:
+            a, proof = await asyncio.wrap_future(job.future)
+        except BaseException as e:
+            for p in pads:
+                if not p.values.done():
+                    p.values.set_exception(UpstreamError(f"PAD batch not proven: {e!r}"))
+            raise
+        for p, pad, blinder in zip(pads, a.pads, a.blinders, strict=True):
+            if not p.values.done():
+                p.values.set_result((pad, blinder))
+        self.o.timing("pad", time.perf_counter() - t0)
+        self.o.timing("pad_cpu", job.cpu_s / len(blocks))
+        await self._unless_failed(self.co_accepted.wait())  # the middlebox takes PADs only after CO
+        low = self._low()
+        if all(n < low for n, _ in blocks):
+            raise UpstreamError("PAD batch not needed: its records are proven already")
+        triples = tuple((n, j, cp) for (n, j), cp in zip(blocks, a.comm_pads, strict=True))
+        await self._ask_all(PadsMsg(triples, proof), [("pad", n, j) for n, j in blocks])
+
+    async def _batched_block(self, p: _Pad, sent: asyncio.Future) -> tuple[bytes, int]:
+        values = await p.values
+        await asyncio.shield(sent)
+        return values
 
     def _pad(self, n: int, j: int, *, needed: bool) -> asyncio.Task:
         p = self._pads.get((n, j))
@@ -463,7 +545,7 @@ class ProvedConnection:
         finally:
             for j in range(7):
                 p = self._pads.pop((n, j), None)
-                if p is not None and j >= rec.size // 64:  # a look-ahead block this record did not need
+                if p is not None and j >= rec.size // 64 and not p.shared:  # a look-ahead it did not need
                     if p.job is not None:
                         p.job.cancel()
                     if p.task is not None:
@@ -650,7 +732,11 @@ class ProvingUpstream:
     (TLS is end to end with the resolver).  ``pool_size`` connections are kept while the user is
     active, one (the primary, kept alive with the stub's own queries) while quiet up to
     ``keepalive_horizon_s``, none after (the next query opens one).  ``workers``: proving threads (one
-    per core).  ``timings`` collects ``(what, seconds)`` per proof and per query part (``pad_wait``,
+    per core).  ``pad_ahead`` records have PAD block 0 proven ahead (a burst of 30 names waits for none);
+    ``pad_ahead_128`` (default 0) block 1 as well: a block proven ahead for a record that then carries a
+    class-64 query is wasted (every keep-alive would waste one), so by default a class-128 query proves
+    its second block on demand (one PAD proof more on its critical path).  ``timings`` collects
+    ``(what, seconds)`` per proof and per query part (``pad_wait``,
     ``q_<B>`` (proof wall time), ``q_cpu``, ``q_witness``, ``release_wait``, ``response``, ``q_accept``,
     ``upstream``, ``async_proof``), ``co`` per channel opening and counts (``pad_promoted``,
     ``co_escalated``, ``keepalive``, ``retried``).
@@ -666,8 +752,8 @@ class ProvingUpstream:
         server_name: str,
         cafile: str | None = None,
         pool_size: int = 1,
-        pad_ahead: int = 24,
-        pad_ahead_128: int = 4,
+        pad_ahead: int = 30,
+        pad_ahead_128: int = 0,
         connect_timeout: float = 5.0,
         answer_timeout: float = 30.0,
         ready_timeout: float = 60.0,
@@ -731,6 +817,8 @@ class ProvingUpstream:
         self._warm: asyncio.Future | None = None
         self._keepalive_q: Question | None = None
         self._opens: set[asyncio.Task] = set()
+        self._attempt_failed: str | None = None
+        """Why the last connection attempt failed (None once one succeeded): queries then fail fast."""
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -882,12 +970,13 @@ class ProvingUpstream:
         self._opening = c
         try:
             await c.open()
-            self.last_error = None
+            self.last_error = self._attempt_failed = None
             self._backoff = 0.0
             if not c.is_async:
                 self._opening = None  # the CO is in: the next handshake may start
         except Exception as e:  # noqa: BLE001 - any failure closes this connection only
             c.fail(str(e) or type(e).__name__)
+            self._attempt_failed = c.error
             if not c.closed_by_resolver:
                 self._backoff = min(self.max_backoff_s, max(0.5, self._backoff * 2))
                 self._backoff_until = time.monotonic() + self._backoff
@@ -1033,8 +1122,10 @@ class ProvingUpstream:
                     self.timing("retried", 0.0)
                     continue  # the connection died under the query: another one
             now = time.monotonic()
-            if now < self._backoff_until and not any(not c.closed for c in self.conns):
-                raise UpstreamError(f"no upstream connection (backing off after: {self.last_error})")
+            if self._attempt_failed is not None and not any(c.can_take() for c in self.conns):
+                # the last connection attempt failed: fail fast (SERVFAIL) rather than wait for the
+                # next one (the pool keeps trying, backing off)
+                raise UpstreamError(f"no upstream connection ({self._attempt_failed})")
             left = deadline - now
             if left <= 0:
                 why = last or self.last_error

@@ -54,7 +54,7 @@ from zkmb.errors import InvalidInput
 from zkmb.groth16.proof import Proof
 
 from .randoms import RandomSet, SharedRandomSet
-from .verifier import Verifier, co_name, pad_name, q_name
+from .verifier import Verifier, co_name, pad_name, pads_name, q_name
 
 __all__ = [
     "MAX_APP_PAYLOAD",
@@ -226,6 +226,7 @@ class Flow:
         self._pads: dict[tuple[int, int], int] = {}
         self._pending_q: dict[int, Proof] = {}
         self._pending_pad: dict[tuple[int, int], tuple[int, Proof]] = {}
+        self._pending_pads: dict[tuple[tuple[int, int, int], ...], Proof] = {}  # PADS awaiting a verdict
         self._to_server = bytearray()
         self._to_client = bytearray()
         self._answers: list[Answer] = []
@@ -328,12 +329,16 @@ class Flow:
             self._answer(Answer("co", False, why))
         for n, j in sorted(self._pending_pad):
             self._answer(Answer("pad", False, why, n, j))
+        for blocks in self._pending_pads:
+            for n, j, _ in blocks:
+                self._answer(Answer("pad", False, why, n, j))
         for n in sorted(self._pending_q):
             self._answer(Answer("q", False, why, n))
         self._records.clear()
         self._pads.clear()
         self._pending_q.clear()
         self._pending_pad.clear()
+        self._pending_pads.clear()
         self._pending_co = None
         self._to_server.clear()
         self._decide(Decision("block", what, reason, ban=ban, **kw))
@@ -648,6 +653,63 @@ class Flow:
         if n in self._pending_q and n in self._records:
             self._try_q(n, self._pending_q.pop(n))
 
+    def pads(self, blocks: tuple[tuple[int, int, int], ...], proof: Proof) -> None:
+        """One PAD proof for several blocks ``((n, j, comm_pad), ...)`` (SPEC §4: "one PAD proof may
+        cover several blocks"): each block checked as :meth:`pad` checks one, the proof against the
+        ``pads<k>_<suite>`` key, each block answered; a block committed meanwhile keeps its first
+        ``comm_pad`` (the others of the batch are still taken)."""
+        if self.closed:
+            return
+        blocks = tuple(blocks)
+
+        def refuse(why: str) -> None:
+            for n, j, _ in blocks:
+                n_echo = n if isinstance(n, int) and 0 <= n < 1 << 64 else 0
+                j_echo = j if isinstance(j, int) and 0 <= j < 256 else 0
+                self._answer(Answer("pad", False, why, n_echo, j_echo))
+
+        if self.comm_k is None or self.view is None:
+            refuse("no verified CO for this connection yet")
+            return
+        if len({(n, j) for n, j, _ in blocks}) != len(blocks):
+            refuse("a block twice in one PAD proof")
+            return
+        try:
+            for n, j, comm_pad in blocks:
+                pad_public_inputs(
+                    self.comm_k, n, j, comm_pad, next_record=self._low, window=self.config.pad_window
+                )
+        except InvalidInput as e:
+            refuse(str(e))
+            return
+        if all((n, j) in self._pads for n, j, _ in blocks):
+            refuse("block already committed")
+            return
+        public = [
+            self.comm_k,
+            *(n for n, _, _ in blocks),
+            *(j for _, j, _ in blocks),
+            *(cp for _, _, cp in blocks),
+        ]
+        ok = self.verifier.verify(pads_name(self.view.suite.name, len(blocks)), public, proof)
+        if ok is None:
+            pending = sum(len(b) for b in self._pending_pads) + len(self._pending_pad)
+            if blocks not in self._pending_pads and pending + len(blocks) > self.config.max_pending_pad:
+                refuse("too many PAD proofs pending")
+                return
+            self._pending_pads[blocks] = proof
+            return
+        self._pending_pads.pop(blocks, None)
+        if not ok:
+            refuse(self._refusal())
+            return
+        for n, j, comm_pad in blocks:
+            self._pads.setdefault((n, j), comm_pad)
+            self._answer(Answer("pad", True, "", n, j))
+        for n in sorted({n for n, _, _ in blocks}):
+            if n in self._pending_q and n in self._records:
+                self._try_q(n, self._pending_q.pop(n))
+
     def q(self, n: int, proof: Proof) -> None:
         """A Q proof for client application record ``n`` (SPEC §5)."""
         if self.closed:
@@ -714,6 +776,11 @@ class Flow:
                 return
             self._pending_pad.pop((n, j), None)
             self.pad(n, j, comm_pad, proof)
+        for blocks, proof in list(self._pending_pads.items()):
+            if self.closed:
+                return
+            self._pending_pads.pop(blocks, None)
+            self.pads(blocks, proof)
         for n in sorted(self._pending_q):
             if self.closed:
                 return
@@ -738,3 +805,5 @@ class Flow:
             del self._pending_q[m]
         for key in [key for key in self._pending_pad if key[0] < self._low]:
             del self._pending_pad[key]
+        for blocks in [b for b in self._pending_pads if all(n < self._low for n, _, _ in b)]:
+            del self._pending_pads[blocks]

@@ -28,11 +28,12 @@ from zkmb.proofchannel import (
     CoMsg,
     MessageRejected,
     PadMsg,
+    PadsMsg,
     QMsg,
     RateLimited,
     Rejected,
     from_wire,
-    peek_ref,
+    peek_refs,
     split_frame,
     to_wire,
 )
@@ -386,16 +387,19 @@ class Middlebox:
             bound = self._proof_message(ip, frame, writer, bound)
 
     def _rate_limited(self, ip: str, frame: bytes, writer, wait: float) -> None:
-        """Answer a frame over the rate limit with RATE_LIMITED (not decoded, not processed)."""
-        kind, n, j = peek_ref(frame)
+        """Answer a frame over the rate limit with RATE_LIMITED (not decoded, not processed), each
+        block of a PADS frame."""
         retry_ms = MAX_RETRY_MS if wait * 1000 >= MAX_RETRY_MS else math.ceil(wait * 1000)
+        refs = peek_refs(frame)
+        kind, n, j = refs[0]
         log.info(
             "proof client=%s proof=%s n=%d j=%d result=rate_limited retry_after_ms=%d",
             *(ip, kind, n, j, retry_ms),
         )
         if self.metrics is not None:
             self.metrics.rate_limit(kind)
-        writer.write(to_wire(RateLimited(kind, n, j, RATE_LIMITED, retry_ms)))
+        for kind, n, j in refs:
+            writer.write(to_wire(RateLimited(kind, n, j, RATE_LIMITED, retry_ms)))
 
     def _proof_message(self, ip: str, frame: bytes, writer, bound):
         try:
@@ -416,17 +420,24 @@ class Middlebox:
             return bound
         conn = self.conns.get(bound) if bound is not None else None
         if conn is None or conn.proof_w is not writer:
-            kind = {CoMsg: "co", PadMsg: "pad", QMsg: "q"}.get(type(msg))
+            kind = {CoMsg: "co", PadMsg: "pad", PadsMsg: "pad", QMsg: "q"}.get(type(msg))
             if kind is not None:
                 # bound but gone: the flow was cut (deadline, violation, EOF); late proofs learn it
                 why = "connection closed" if bound is not None else "announce the connection first"
-                n, j = getattr(msg, "n", 0), getattr(msg, "j", 0)
-                writer.write(to_wire(Rejected(kind, n, j, why)))
+                refs = (
+                    [(n, j) for n, j, _ in msg.blocks]
+                    if isinstance(msg, PadsMsg)
+                    else [(getattr(msg, "n", 0), getattr(msg, "j", 0))]
+                )
+                for n, j in refs:
+                    writer.write(to_wire(Rejected(kind, n, j, why)))
             return bound
         if isinstance(msg, CoMsg):
             conn.flow.co(msg.comm_k, msg.proof)
         elif isinstance(msg, PadMsg):
             conn.flow.pad(msg.n, msg.j, msg.comm_pad, msg.proof)
+        elif isinstance(msg, PadsMsg):
+            conn.flow.pads(msg.blocks, msg.proof)
         elif isinstance(msg, QMsg):
             conn.flow.q(msg.n, msg.proof)
         self._sync(bound, conn)

@@ -27,6 +27,7 @@ __all__ = [
     "co_name",
     "enforceable_suites",
     "pad_name",
+    "pads_name",
     "protocol_name",
     "q_name",
     "registry_name",
@@ -46,6 +47,11 @@ def pad_name(suite_name: str) -> str:
     return f"pad_{suite_name}"
 
 
+def pads_name(suite_name: str, blocks: int) -> str:
+    """The circuit name of a PAD proof covering ``blocks`` blocks (``pads3_chacha20``)."""
+    return f"pads{blocks}_{suite_name}"
+
+
 def q_name(size: int) -> str:
     """The circuit name of Q for a size class (``q_64``)."""
     return f"q_{size}"
@@ -56,6 +62,7 @@ REGISTRY_NAMES: dict[str, str] = {
     "co_aes128gcm": "co_aes128gcm",
     "pad_chacha20": "pad_block",
     "pad_aes128gcm": "pad_block_aes128gcm",
+    "pads3_chacha20": "pad_blocks_3",
     **{q_name(b): q_name(b) for b in (64, 128, 192, 320, 448)},
 }
 """The one mapping from the middlebox's circuit names (``co_<suite>``, ``pad_<suite>``, ``q_<B>``; also

@@ -9,6 +9,7 @@ from zkmb.groth16.proof import Proof
 from zkmb.proofchannel import (
     ASYNC,
     MAX_BODY,
+    MAX_PADS,
     STRICT,
     VERSION,
     Accepted,
@@ -17,11 +18,13 @@ from zkmb.proofchannel import (
     CoMsg,
     MessageRejected,
     PadMsg,
+    PadsMsg,
     QMsg,
     RateLimited,
     Rejected,
     from_wire,
     peek_ref,
+    peek_refs,
     split_frame,
     to_wire,
 )
@@ -41,6 +44,8 @@ MESSAGES = [
     Announced(),
     Announced(ASYNC, 20_000, 3_000, 8, 64),
     Announced(STRICT, 2**32 - 1, 1, 2**16 - 1, 0),
+    PadsMsg(((5, 0, 1), (6, 0, R - 1), (2**64 - 1, 6, 0)), PROOF),
+    PadsMsg(tuple((n, 1, n) for n in range(MAX_PADS)), PROOF),
 ]
 
 
@@ -75,7 +80,7 @@ def test_bad_fields():
     with pytest.raises(MessageRejected):
         split_frame(b"\x01\x02\x00\x00")  # another version (1: before RATE_LIMITED)
     with pytest.raises(MessageRejected):
-        split_frame(bytes([VERSION, 9, 0, 0]))  # unknown type
+        split_frame(bytes([VERSION, 10, 0, 0]))  # unknown type
     with pytest.raises(MessageRejected):
         split_frame(b"\x02\x02\x00\x00")  # version 2: no ANNOUNCED, the stub would not learn the mode
     with pytest.raises(MessageRejected):
@@ -126,3 +131,20 @@ def test_announced_fields():
     wire[5:9] = bytes(4)  # a zero CO deadline
     with pytest.raises(MessageRejected):
         from_wire(bytes(wire))
+
+
+def test_pads_bounds_and_refs():
+    """PADS covers 1 to MAX_PADS blocks (its body stays within MAX_BODY); every block is an answer
+    reference (a rate-limited PADS is answered per block)."""
+    with pytest.raises(MessageRejected):
+        to_wire(PadsMsg((), PROOF))
+    with pytest.raises(MessageRejected):
+        to_wire(PadsMsg(tuple((n, 0, 1) for n in range(MAX_PADS + 1)), PROOF))
+    with pytest.raises(MessageRejected):
+        to_wire(PadsMsg(((1, 0, R),), PROOF))  # comm_pad not a field element
+    wire = bytearray(to_wire(PadsMsg(((1, 0, 5), (2, 3, 6)), PROOF)))
+    assert peek_refs(wire) == [("pad", 1, 0), ("pad", 2, 3)]
+    wire[4] = MAX_PADS + 1  # the count byte
+    with pytest.raises(MessageRejected):
+        from_wire(bytes(wire))
+    assert peek_refs(to_wire(QMsg(9, PROOF))) == [("q", 9, 0)]

@@ -5,7 +5,8 @@ It lives below the middlebox and the stub (neither imports the other).  Frame: `
 RATE_LIMITED (type 7, decoded as :class:`RateLimited`, a :class:`Rejected` with reason
 ``rate_limited`` and a ``retry_after_ms`` hint); version 3 answers an accepted ANNOUNCE with ANNOUNCED
 (type 8: the enforcement mode and the deadlines the middlebox applies, SPEC §7), so the client
-follows the operator's mode without configuration.
+follows the operator's mode without configuration, and adds PADS (type 9: one PAD proof covering up to
+6 blocks, answered per block).
 :func:`from_wire` checks every field and bound (:class:`MessageRejected`, an
 :class:`~zkmb.errors.InvalidInput`); proof points are validated by :meth:`Proof.from_bytes`
 (on the curve, in the subgroup, canonical).
@@ -32,11 +33,13 @@ __all__ = [
     "CoMsg",
     "MessageRejected",
     "PadMsg",
+    "PadsMsg",
     "QMsg",
     "RateLimited",
     "Rejected",
     "from_wire",
     "peek_ref",
+    "peek_refs",
     "split_frame",
     "to_wire",
 ]
@@ -49,7 +52,9 @@ MAX_RETRY_MS = (1 << 32) - 1
 RATE_LIMITED = "rate_limited"
 """The reason of every :class:`RateLimited` answer (a fixed code clients can match)."""
 T_ANNOUNCE, T_CO, T_PAD, T_Q, T_ACCEPTED, T_REJECTED, T_RATE_LIMITED = 1, 2, 3, 4, 5, 6, 7
-T_ANNOUNCED = 8
+T_ANNOUNCED, T_PADS = 8, 9
+MAX_PADS = 6
+"""Blocks one PADS message may cover."""
 STRICT, ASYNC = "strict", "async"
 _MODE_CODES = {STRICT: 0, ASYNC: 1}
 _CODE_MODES = {v: k for k, v in _MODE_CODES.items()}
@@ -81,6 +86,15 @@ class PadMsg:
     n: int
     j: int
     comm_pad: int
+    proof: Proof
+
+
+@dataclass(frozen=True)
+class PadsMsg:
+    """One PAD proof covering several blocks (SPEC §4): ``blocks`` is ``((n, j, comm_pad), ...)``.
+    Answered per block, exactly as PAD (ACCEPTED / REJECTED with kind ``pad``, ``n``, ``j``)."""
+
+    blocks: tuple[tuple[int, int, int], ...]
     proof: Proof
 
 
@@ -135,7 +149,7 @@ class RateLimited(Rejected):
     retry_after_ms: int = 0
 
 
-Message = Announce | Announced | CoMsg | PadMsg | QMsg | Accepted | Rejected
+Message = Announce | Announced | CoMsg | PadMsg | PadsMsg | QMsg | Accepted | Rejected
 
 
 def _addr(host: str, port: int) -> bytes:
@@ -176,6 +190,15 @@ def to_wire(msg: Message) -> bytes:
             raise MessageRejected("j out of range")
         typ = T_PAD
         body = _u64(msg.n) + bytes([msg.j]) + _fe(msg.comm_pad, "comm_pad") + msg.proof.to_bytes()
+    elif isinstance(msg, PadsMsg):
+        if not 1 <= len(msg.blocks) <= MAX_PADS:
+            raise MessageRejected(f"a PADS message covers 1 to {MAX_PADS} blocks")
+        body = bytes([len(msg.blocks)])
+        for n, j, comm_pad in msg.blocks:
+            if not isinstance(j, int) or not 0 <= j < 256:
+                raise MessageRejected("j out of range")
+            body += _u64(n) + bytes([j]) + _fe(comm_pad, "comm_pad")
+        typ, body = T_PADS, body + msg.proof.to_bytes()
     elif isinstance(msg, QMsg):
         typ, body = T_Q, _u64(msg.n) + msg.proof.to_bytes()
     elif isinstance(msg, Accepted):
@@ -221,7 +244,7 @@ def split_frame(buf: bytes | bytearray) -> tuple[int, int] | None:
         return None
     if buf[0] != VERSION:
         raise MessageRejected(f"protocol version {buf[0]}, this middlebox speaks {VERSION}")
-    if not T_ANNOUNCE <= buf[1] <= T_ANNOUNCED:
+    if not T_ANNOUNCE <= buf[1] <= T_PADS:
         raise MessageRejected(f"unknown message type {buf[1]}")
     n = int.from_bytes(buf[2:4], "big")
     if n > MAX_BODY:
@@ -238,11 +261,34 @@ def peek_ref(frame: bytes | bytearray) -> tuple[str, int, int]:
     ``n``/``j`` are read where PAD and Q carry them (0 when the body is too short); answers and
     unknown types give ``("announce", 0, 0)``.
     """
+    if len(frame) >= 2 and frame[1] == T_PADS:  # answered per block: refer to its first block
+        body = bytes(frame[HEADER_LEN + 1 :])
+        return (
+            "pad",
+            int.from_bytes(body[:8], "big") if len(body) >= 8 else 0,
+            body[8] if len(body) >= 9 else 0,
+        )
     kind = _CODE_KINDS.get(frame[1], "announce") if len(frame) >= 2 else "announce"
     body = bytes(frame[HEADER_LEN:])
     n = int.from_bytes(body[:8], "big") if kind in ("pad", "q") and len(body) >= 8 else 0
     j = body[8] if kind == "pad" and len(body) >= 9 else 0
     return kind, n, j
+
+
+def peek_refs(frame: bytes | bytearray) -> list[tuple[str, int, int]]:
+    """Every answer reference of a request frame, undecoded (as :func:`peek_ref`): one per block of a
+    PADS frame (each block is answered), else the one of :func:`peek_ref`."""
+    if len(frame) >= HEADER_LEN + 1 and frame[1] == T_PADS:
+        body = bytes(frame[HEADER_LEN:])
+        k = min(body[0], MAX_PADS)
+        refs = []
+        for i in range(k):
+            blk = body[1 + 41 * i : 1 + 41 * i + 9]
+            if len(blk) < 9:
+                break
+            refs.append(("pad", int.from_bytes(blk[:8], "big"), blk[8]))
+        return refs or [peek_ref(frame)]
+    return [peek_ref(frame)]
 
 
 class _Body:
@@ -304,6 +350,12 @@ def from_wire(frame: bytes) -> Message:
     elif typ == T_PAD:
         n, j = b.u(8), b.u(1)
         msg = PadMsg(n, j, b.fe("comm_pad"), b.proof())
+    elif typ == T_PADS:
+        k = b.u(1)
+        if not 1 <= k <= MAX_PADS:
+            raise MessageRejected(f"a PADS message covers 1 to {MAX_PADS} blocks")
+        blocks = tuple((b.u(8), b.u(1), b.fe("comm_pad")) for _ in range(k))
+        msg = PadsMsg(blocks, b.proof())
     elif typ == T_Q:
         msg = QMsg(b.u(8), b.proof())
     elif typ == T_ACCEPTED:

@@ -280,6 +280,7 @@ def test_bad_arguments(key_dir):
         "co_aes128gcm",
         "pad_block",
         "pad_block_aes128gcm",
+        "pad_blocks_3",
         "q_64",
         "q_128",
         "q_192",

@@ -20,7 +20,7 @@ def test_version(capsys):
 def test_circuits_json(capsys):
     assert main(["circuits", "--json", "sha256_compress", "aes128_block"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["sha256_compress"]["constraints"] == 26_282
+    assert out["sha256_compress"]["constraints"] == 26_218
     assert out["aes128_block"]["constraints"] == 8_040
 
 

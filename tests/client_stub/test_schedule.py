@@ -202,3 +202,47 @@ def test_async_mode_followed_records_leave_before_proofs(cert_pair, policy22, to
     assert all(r.rcode() == dns.rcode.NOERROR for r in answers)
     assert forwarded and all(d.reason == "async" for d in forwarded)
     assert not bans and len(timings["async_proof"]) >= 8
+
+
+class BatchingProver(FakeProver):
+    """Proves look-ahead PADs three blocks at a time (as the Groth16 prover with its batch key)."""
+
+    def pads_job(self, keys, blocks):
+        from zkmb.circuits.witness import pads_assignment
+        from zkmb.client_stub.scheduler import blocking_job
+
+        from .test_relay_e2e import Token
+
+        if len(blocks) != 3:
+            return None
+
+        def prove():
+            a = pads_assignment(keys, blocks)
+            return a, Token("pads3_chacha20", a.public)
+
+        return blocking_job(prove)
+
+
+def test_look_ahead_pads_go_in_batches(cert_pair, policy22, token_frames, monkeypatch):  # noqa: F811
+    """With a batch key the look-ahead PADs are proven three at a time and sent as one PADS message;
+    the middlebox checks each block; queries find their pads ready."""
+    from zkmb.middlebox.flow import Flow
+
+    batches, singles = [], []
+    real_pads, real_pad = Flow.pads, Flow.pad
+    monkeypatch.setattr(Flow, "pads", lambda self, b, p: batches.append(b) or real_pads(self, b, p))
+    monkeypatch.setattr(Flow, "pad", lambda self, *a: singles.append(a[:2]) or real_pad(self, *a))
+
+    async def body(udp, tcp, mb, up):
+        assert await _until(lambda: any(c.co_accepted.is_set() for c in up.conns))
+        out = [await _udp(udp, f"h{i}.example.test") for i in range(6)]
+        flows = [c.flow for c in mb.conns.values()]
+        return out, dict(up.timings), flows
+
+    with embedded(cert_pair) as res:
+        stack = _stack(cert_pair, res.port, policy22, body, prover=BatchingProver(), pool_size=1, pad_ahead=9)
+        out, timings, flows = asyncio.run(stack)
+    assert all(r.rcode() == dns.rcode.NOERROR for r in out)
+    assert len(batches) >= 3 and all(len(b) == 3 for b in batches)
+    assert len(singles) <= 2  # only while fewer than a batch was ready ahead
+    assert not timings.get("pad_promoted")  # the queries found their pads ready

@@ -30,7 +30,7 @@ def fake_check(vk, public, proof) -> bool:
     return isinstance(proof, FakeProof) and proof.circuit == vk and tuple(public) == proof.public
 
 
-NAMES = ["co_chacha20", "co_aes128gcm", "pad_chacha20", "pad_aes128gcm"] + [
+NAMES = ["co_chacha20", "co_aes128gcm", "pad_chacha20", "pad_aes128gcm", "pads3_chacha20"] + [
     f"q_{b}" for b in (64, 128, 192, 320, 448)
 ]
 

@@ -459,3 +459,55 @@ def test_resolver_closing_before_co_has_its_own_reason(recorded, fake_verifier, 
     flow2.co(COMM_K, _co(view2, "chacha20"))
     flow2.server_eof()
     assert flow2.closed == "resolver closed the connection"
+
+
+def _pads_proof(suite, blocks, comm_k=COMM_K):
+    ns, js, cps = zip(*blocks, strict=True)
+    return FakeProof(f"pads{len(blocks)}_{suite}", (comm_k, *ns, *js, *cps))
+
+
+def test_pads_one_proof_several_blocks(recorded, fake_verifier, clock):
+    """SPEC §4: one PAD proof covering several blocks is checked block by block as PAD is and
+    answered per block; the records' Q proofs then find every comm_pad."""
+    fake_verifier.keys["pads3_chacha20"] = "pads3_chacha20"
+    flow, view, apps = _open(recorded, fake_verifier, clock)
+    flow.co(COMM_K, _co(view, "chacha20"))
+    flow.take_answers()
+    blocks = ((0, 0, 100), (1, 0, 110), (2, 0, 120))
+    flow.pads(blocks, _pads_proof("chacha20", blocks))
+    assert [(a.n, a.j, a.accepted) for a in flow.take_answers()] == [(0, 0, True), (1, 0, True), (2, 0, True)]
+    flow.client_data(apps[0])
+    size = size_class(len(apps[0]) - 21)
+    if size == 64:
+        flow.q(0, _q(apps[0], [100]))
+        assert flow.take_to_server() == apps[0]
+    flow.take_answers()
+    # a proof for other comm_pads, a repeated block, a block outside the window: every block refused
+    bad = ((3, 0, 130), (4, 0, 140), (5, 0, 150))
+    flow.pads(bad, _pads_proof("chacha20", ((3, 0, 1), (4, 0, 140), (5, 0, 150))))
+    assert [a.accepted for a in flow.take_answers()] == [False, False, False]
+    dup = ((3, 0, 130), (3, 0, 130), (5, 0, 150))
+    flow.pads(dup, _pads_proof("chacha20", dup))
+    assert {a.reason for a in flow.take_answers()} == {"a block twice in one PAD proof"}
+    far = ((3, 0, 130), (4, 0, 140), (500, 0, 150))
+    flow.pads(far, _pads_proof("chacha20", far))
+    assert all(not a.accepted and "outside" in a.reason for a in flow.take_answers())
+    # a block committed meanwhile keeps its first comm_pad; the others of the batch are taken
+    flow.pad(3, 0, 130, FakeProof("pad_chacha20", tuple(pad_public_inputs(COMM_K, 3, 0, 130))))
+    flow.take_answers()
+    mixed = ((3, 0, 999), (4, 0, 140), (5, 0, 150))
+    flow.pads(mixed, _pads_proof("chacha20", mixed))
+    assert all(a.accepted for a in flow.take_answers())
+    assert flow._pads[(3, 0)] == 130 and flow._pads[(4, 0)] == 140
+    assert not flow.closed
+
+
+def test_pads_without_a_key_or_before_co(recorded, fake_verifier, clock):
+    flow, view, apps = _open(recorded, fake_verifier, clock)
+    blocks = ((0, 0, 100), (1, 0, 110), (2, 0, 120))
+    flow.pads(blocks, _pads_proof("chacha20", blocks))
+    assert {a.reason for a in flow.take_answers()} == {"no verified CO for this connection yet"}
+    flow.co(COMM_K, _co(view, "chacha20"))
+    flow.take_answers()
+    flow.pads(blocks, _pads_proof("chacha20", blocks))  # no pads3 key loaded: refused, not closed
+    assert [a.accepted for a in flow.take_answers()] == [False, False, False] and not flow.closed
