@@ -503,9 +503,11 @@ def fetch_keys(
     progress: Progress | None = stderr_progress,
     verify: bool = True,
     stats: dict | None = None,
+    optional: Sequence[str] = (),
 ) -> Path:
     """Download (or reuse) what the stub needs for ``names`` (default: every known circuit the manifest
-    lists) into ``STATE/keys/<manifest sha256[:16]>/`` and return that directory.
+    lists), and ``optional`` circuits where the manifest lists them (the batch PAD key), into
+    ``STATE/keys/<manifest sha256[:16]>/`` and return that directory.
 
     Only the files these circuits use: ``NAME.vk``, the compact proving key ``NAME.pkc`` and the compact
     SRS parts holding the powers the largest of their domains needs (:func:`~zkmb.circuits.keys.
@@ -542,6 +544,7 @@ def fetch_keys(
     missing = [n for n in names if n not in table or n not in CIRCUITS]
     if missing:
         raise BootstrapError(f"{murl}: no usable keys for {', '.join(missing)}")
+    names = [*names, *(n for n in optional if n in table and n in CIRCUITS and n not in names)]
     files: list[tuple[str, int, str]] = []
     for name in names:
         e = table[name]
@@ -667,6 +670,7 @@ def bootstrap(
     progress: Progress | None = stderr_progress,
     verify: bool = True,
     stats: dict | None = None,
+    optional: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """``(policy_path, key_dir)`` from the endpoint at ``publish_url``: :func:`fetch_policy` then
     :func:`fetch_keys` (verifying keys checked ``against`` the circuits by default, and unless ``verify``
@@ -682,6 +686,7 @@ def bootstrap(
         progress=progress,
         verify=verify,
         stats=stats,
+        optional=optional,
     )
     return policy_path, key_dir
 

@@ -36,7 +36,7 @@ def _cmd_stub(args: argparse.Namespace) -> int:
             raise SystemExit(f"zkmb stub: {option} {path}: no such {'directory' if want_dir else 'file'}")
     if args.bootstrap:
         from .bootstrap import bootstrap
-        from .prover import circuit_names
+        from .prover import circuit_names, optional_names
 
         state = args.state_dir or os.path.join(os.path.expanduser("~"), ".cache", "zkmb", "stub")
         args.policy, args.keys = bootstrap(
@@ -44,6 +44,7 @@ def _cmd_stub(args: argparse.Namespace) -> int:
             state,
             circuit_names("chacha20", args.sizes),
             verify=not args.allow_unverified_keys,
+            optional=optional_names("chacha20"),
         )
     elif not (args.policy and args.keys):
         raise SystemExit("zkmb stub: give --policy and --keys, or --bootstrap URL")

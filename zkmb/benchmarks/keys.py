@@ -35,7 +35,8 @@ from typing import Any
 from ..errors import ZkmbError
 
 TARGETS = {"target_bootstrap_bytes": 250_000_000, "target_first_answer_fresh_s": 180.0}
-NAMES = ("co_chacha20", "pad_block", "q_64", "q_128")
+NAMES = ("co_chacha20", "pad_block", "pad_blocks_3", "q_64", "q_128")
+"""What a default stub downloads: its circuits (client_stub.prover.circuit_names) and the batch PAD key."""
 SIZES = (64, 128)
 CO_DEADLINE_S = 300.0
 
