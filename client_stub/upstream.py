@@ -146,6 +146,7 @@ class ProvedConnection:
         self.error: str | None = None
         self.in_flight = 0
         self.co_accepted = asyncio.Event()
+        self._dead = asyncio.Event()  # set by fail()
         self.opened_at = time.monotonic()
         self.handshake_at: float | None = None
         self.last_activity = time.monotonic()
@@ -183,6 +184,8 @@ class ProvedConnection:
         if self.closed or self.enforcement is None or self.keys is None:
             return False
         if not self.co_accepted.is_set():
+            if self.o._attempt_failed is not None:
+                return False  # the last attempt never got its CO accepted: no records before this one's
             if self.is_async:  # records leave at once: only while this CO is sure to be in time
                 co_s = self.enforcement.co_deadline_ms / 1000
                 on_time = time.monotonic() - (self.handshake_at or 0) + self.o.co_expected_s() <= 0.6 * co_s
@@ -257,7 +260,7 @@ class ProvedConnection:
         self._spawn(self._co_flow(self._co_job))
         self._keep_ahead()
         o.notify()  # queries may take the first records now (proven beside the CO)
-        await self._unless_failed(self.co_accepted.wait())
+        await self._until_co()
         self.ready = True
 
     async def _co_flow(self, job: Job) -> None:
@@ -400,7 +403,7 @@ class ProvedConnection:
                 p.values.set_result((pad, blinder))
         self.o.timing("pad", time.perf_counter() - t0)
         self.o.timing("pad_cpu", job.cpu_s / len(blocks))
-        await self._unless_failed(self.co_accepted.wait())  # the middlebox takes PADs only after CO
+        await self._until_co()  # the middlebox takes PADs only after CO
         low = self._low()
         if all(n < low for n, _ in blocks):
             raise UpstreamError("PAD batch not needed: its records are proven already")
@@ -439,7 +442,7 @@ class ProvedConnection:
         p.values.set_result((a.pad, a.blinder))
         self.o.timing("pad", time.perf_counter() - t0)
         self.o.timing("pad_cpu", p.job.cpu_s)
-        await self._unless_failed(self.co_accepted.wait())  # the middlebox takes PADs only after CO
+        await self._until_co()  # the middlebox takes PADs only after CO
         if n < self._low():
             raise UpstreamError(f"PAD ({n}, {j}) not needed: record {n} already proven")
         await self._ask(PadMsg(n, j, a.comm_pad, proof), ("pad", n, j))
@@ -520,7 +523,7 @@ class ProvedConnection:
             o.timing(f"q_{rec.size}", t_q - t_pads)
             o.timing("q_cpu", job.cpu_s)
             o.timing("pad_wait", t_pads - t0)
-            await self._unless_failed(self.co_accepted.wait())  # the middlebox takes Q only after CO
+            await self._until_co()  # the middlebox takes Q only after CO
             await self._unless_failed(asyncio.gather(*(asyncio.shield(p.task) for p in blocks)))
             if self.is_async:
                 deadline = (
@@ -554,7 +557,7 @@ class ProvedConnection:
     async def _escalate(self, rec: _Record, jobs: list) -> None:
         """Async mode: a record whose proofs are still not done at 40 % of its deadline has them made
         before anything else (URGENT): the cut is for dishonest clients only."""
-        await self.co_accepted.wait()
+        await self._until_co()
         limit = self.enforcement.record_deadline_ms / 1000
         due = max(rec.sent_at or 0.0, self.o.co_at(self)) + 0.4 * limit
         await asyncio.sleep(max(0.0, due - time.monotonic()))
@@ -572,6 +575,21 @@ class ProvedConnection:
         else:
             self.o.timing("q_accept", time.perf_counter() - t_q)
         self._answers.pop(("q", n, 0), None)
+
+    async def _until_co(self) -> None:
+        """Until the CO is accepted; UpstreamError as soon as the connection fails instead."""
+        if self.co_accepted.is_set():
+            return
+        if self.closed:
+            raise UpstreamError(self.error or "connection closed")
+        waits = {asyncio.ensure_future(self.co_accepted.wait()), asyncio.ensure_future(self._dead.wait())}
+        try:
+            await asyncio.wait(waits, return_when="FIRST_COMPLETED")
+        finally:
+            for w in waits:
+                w.cancel()
+        if not self.co_accepted.is_set():
+            raise UpstreamError(self.error or "connection closed")
 
     async def _unless_failed(self, aw):
         """``await aw``; a cancellation caused by :meth:`fail` becomes UpstreamError."""
@@ -696,6 +714,7 @@ class ProvedConnection:
         if self.closed:
             return
         self.closed, self.ready, self.error = True, False, reason
+        self._dead.set()
         log.warning("conn=%d closed: %s", self.ident, reason)
         exc = UpstreamError(reason)
         for fut in [*self._answers.values(), *(r.response for r in self._responses.values())]:

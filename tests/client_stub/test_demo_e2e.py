@@ -1,9 +1,8 @@
 """The demo's stack end to end with REAL Groth16 proofs: stub -> middlebox relay -> embedded resolver.
 
-Keys (co_chacha20, pad_block, q_64) are generated once per session with the demo's own
-:func:`prepare_keys` into a temporary state directory (CO setup dominates: ~35-60 s on a 2-core
-machine).  The policy is a small one (the shared blocklist may be absent in CI); the tree has the
-production depth.
+The demo's own keys (:func:`prepare_keys` in its state directory: made once per machine, shared with
+the other tests that use them), checked against their SRS as a client does.  The policy is a small
+one; the tree has the production depth.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
-from zkmb.client_stub.demo import DemoStack, prepare_keys, run_demo
+from zkmb.client_stub.demo import DemoStack, default_state_dir, prepare_keys, run_demo
 from zkmb.middlebox.flow import FlowConfig
 
 from zkmb.policy import Kind, Rule, normalise, policy_from_rules
@@ -31,10 +30,11 @@ RULES = [("blocked.test", Kind.SUBTREE), ("evil.example.com", Kind.EXACT)]
 
 @pytest.fixture(scope="session")
 def demo_state(tmp_path_factory):
-    """(key dir, cert, cert key) in a session-wide temporary state directory."""
-    state = tmp_path_factory.mktemp("demo-state")
-    key_dir = prepare_keys(state, ("co_chacha20", "pad_block", "q_64"), out=lambda s: None)
-    cert, key = ensure_certificate(state)
+    """(key dir, cert, cert key): the demo's own key directory (shared with the other tests that use the
+    demo keys, made once per machine) with the SRS check every client runs (verdicts cached), and a
+    certificate in a temporary directory."""
+    key_dir = prepare_keys(default_state_dir(), out=lambda s: None)
+    cert, key = ensure_certificate(tmp_path_factory.mktemp("demo-cert"))
     return key_dir, cert, key
 
 

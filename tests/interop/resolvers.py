@@ -21,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zkmb.client_stub.demo import DEMO_CIRCUITS
+
 from zkmb.errors import ZkmbError
 from zkmb.resolver.daemons import DAEMONS, ResolverDaemon
 from zkmb.tls import ConnectionClosed, DotConnection, TlsClientConfig
@@ -28,11 +30,16 @@ from zkmb.tls.records import SUITES_BY_NAME
 
 from ..tls.independent import server_app_plaintexts
 
+KEYS = DEMO_CIRCUITS
+"""The demo's keys: every user of the demo's key directory asks for the same set (a key directory
+regenerates every key, one shared SRS, when asked for a different set)."""
+
 REPO = Path(__file__).resolve().parents[2]
 RESOLVERS = tuple(DAEMONS)
 """unbound, bind, knot, dnsdist."""
 SUITES = ("chacha20", "aes128gcm")
-KEYS = ("co_chacha20", "pad_block", "q_64")
+
+# the same set: a key directory regenerates every key (one shared SRS) when asked for a different one
 """The demo key pairs the middlebox and the stub use (ChaCha20, size class 64)."""
 BLOCKED = "ads.blocked.test"
 """A name the interop policy blocks and every resolver would answer (so a leak shows in its log)."""

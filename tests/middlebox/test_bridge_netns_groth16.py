@@ -12,13 +12,14 @@ import sys
 import time
 
 import pytest
+from zkmb.client_stub.demo import DEMO_CIRCUITS
 
 from ..conftest import require
 from .test_bridge_netns import REPO, _can_run, _role, _sh, _stop
 
 pytestmark = pytest.mark.slow
 QUEUES = "3:4"
-KEYS = ("co_chacha20", "pad_block", "q_64")
+KEYS = DEMO_CIRCUITS  # the demo's own set (tests/interop/resolvers.py::KEYS says why)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Relay mode with REAL Groth16 proofs (SPEC §3-§5, §7): verified in the worker pool, batched per circuit.
 
-One key setup per session for co_chacha20 (~35 s), pad_block and q_64.  A zkmb.tls DoT client goes
+The demo's keys for co_chacha20, pad_block and q_64.  A zkmb.tls DoT client goes
 through the relay; the test makes CO/PAD/Q proofs from the client's CapturedSession and sends them on
 the proof channel.
 """
@@ -23,7 +23,6 @@ from zkmb.middlebox.verifier import PolicyRoots, Verifier
 
 from zkmb.errors import ZkmbError
 from zkmb.groth16.prover import prove
-from zkmb.groth16.setup import setup
 from zkmb.policy import Kind, Rule, normalise, policy_from_rules
 from zkmb.policy.rules import name_key
 from zkmb.proofchannel import (
@@ -50,13 +49,18 @@ RULES = [("evil.com", Kind.EXACT), ("ads.example.org", Kind.SUBTREE), ("blocked.
 
 @pytest.fixture(scope="session")
 def real_keys():
-    """(cs, pk, vk) per middlebox circuit name: one setup each per session."""
-    out = {}
-    for name, cs in (("co_chacha20", co_circuit("chacha20")), ("pad_chacha20", pad_circuit("chacha20"))):
-        out[name] = (cs, *setup(cs))
-    cs = query_circuit(64)
-    out["q_64"] = (cs, *setup(cs))
-    return out
+    """(cs, pk, vk) per middlebox circuit name: the demo's keys (made once per machine, shared with the
+    other tests that use them)."""
+    from zkmb.circuits.keys import load_keys
+    from zkmb.client_stub.demo import default_state_dir, prepare_keys
+
+    key_dir = prepare_keys(default_state_dir(), out=lambda s: None, check=False)
+    names = {"co_chacha20": "co_chacha20", "pad_chacha20": "pad_block", "q_64": "q_64"}
+    pks = load_keys(key_dir, list(names.values()), "prover", against="manifest")
+    vks = load_keys(key_dir, list(names.values()), "verifier", against="manifest")
+    circuits = {"co_chacha20": co_circuit("chacha20"), "pad_chacha20": pad_circuit("chacha20")}
+    circuits["q_64"] = query_circuit(64)
+    return {n: (circuits[n], pks[reg], vks[reg]) for n, reg in names.items()}
 
 
 @pytest.fixture(scope="session")
