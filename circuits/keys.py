@@ -798,6 +798,11 @@ def verify_key_dir(
     d = Path(key_dir)
     report = progress or (lambda name, step, elapsed: None)
     say = detail or (lambda name, text: None)
+    if not d.is_dir():
+        what = "is not a directory" if d.exists() else "does not exist"
+        raise KeyMismatch(
+            f"{d} {what}: make keys with `zkmb setup --keys {d}` or fetch them with `zkmb stub --bootstrap URL`"
+        )
     rec = read_manifest_srs(d)
     manifest = read_manifest(d)
     compiled = {name: CIRCUITS[name]() for name in wanted}

@@ -186,3 +186,13 @@ def test_middlebox_policy_missing(tmp_path):
         (keys / f).write_bytes(b"")
     r = _middlebox(keys=keys, policy=tmp_path / "nope.zkmbp")
     assert_one_line_error(r, "--policy", "no such file")
+
+
+@pytest.mark.parametrize("make", [None, "file"])
+def test_verify_keys_of_a_missing_directory(tmp_path, make):
+    keys = tmp_path / "nokeys"
+    if make == "file":
+        keys.write_text("not a directory")
+    r = run_zkmb("setup", "verify-keys", "--keys", keys, "--no-cache")
+    line = assert_one_line_error(r, str(keys), "does not exist" if make is None else "is not a directory")
+    assert "srs.bin" not in line
