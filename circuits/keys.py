@@ -801,7 +801,8 @@ def verify_key_dir(
     if not d.is_dir():
         what = "is not a directory" if d.exists() else "does not exist"
         raise KeyMismatch(
-            f"{d} {what}: make keys with `zkmb setup --keys {d}` or fetch them with `zkmb stub --bootstrap URL`"
+            f"{d} {what}: make keys with `zkmb setup --keys {d}` "
+            "or fetch them with `zkmb stub --bootstrap URL`"
         )
     rec = read_manifest_srs(d)
     manifest = read_manifest(d)

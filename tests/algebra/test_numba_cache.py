@@ -70,8 +70,9 @@ for i in range(n):
 def test_concurrent_saves_keep_every_entry_with_its_own_data(tmp_path, round_):
     import time
 
-    import zkmb  # noqa: F401  (installs the guard in this process too)
     from numba.core.caching import IndexDataCacheFile
+
+    import zkmb  # noqa: F401  (installs the guard in this process too)
 
     path = str(tmp_path / "cache")
     os.makedirs(path)

@@ -18,6 +18,7 @@ SERIAL_BELOW = 1 << 14
 def _threads(n: int):
     return numba_threads(1) if n < SERIAL_BELOW else nullcontext()
 
+
 FieldVec = np.ndarray
 
 

@@ -275,8 +275,6 @@ def _lt_mod(a, n):
     return False
 
 
-
-
 @njit(parallel=True, **_jit)
 def fq_vec_mul(a, b, out):
     for i in prange(a.shape[0]):
