@@ -806,7 +806,13 @@ def verify_key_dir(
         )
     rec = read_manifest_srs(d)
     manifest = read_manifest(d)
-    compiled = {name: CIRCUITS[name]() for name in wanted}
+    compiled = {}
+    for name in wanted:
+        t_c = time.perf_counter()
+        say(name, "compiling the circuit from this code (for its digest and QAP)")
+        compiled[name] = CIRCUITS[name]()
+        n_c, took = compiled[name].n_constraints, time.perf_counter() - t_c
+        say(name, f"circuit compiled: {n_c:,} constraints ({took:.1f} s)")
     n_max = max((domain_size_for(cs.n_constraints, cs.n_public) for cs in compiled.values()), default=1)
     src, own_srs = _srs_source(d, rec, n_max, cache_dir, say)
     out = {}

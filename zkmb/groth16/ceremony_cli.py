@@ -167,7 +167,10 @@ def _cmd_verify_keys(args: argparse.Namespace) -> int:
     def progress(name: str, step: str, elapsed: float) -> None:
         print(f"{name}: {step} ({elapsed:.1f} s)", file=sys.stderr, flush=True)
 
-    reports = verify_key_dir(args.keys, names, cache, progress=progress)
+    def detail(name: str, text: str) -> None:
+        print(f"  {name}: {text}", file=sys.stderr, flush=True)
+
+    reports = verify_key_dir(args.keys, names, cache, progress=progress, detail=detail)
     for name, rep in reports.items():
         if "cached" in rep.timings:
             print(f"{name:<20} OK (cached verdict)  sha256={rep.digest[:16]}")
