@@ -40,6 +40,9 @@ __all__ = [
 BIG_MSM_CHUNK = 1 << 16
 """Points per MSM step of a large proof (the channel opening): ~0.1-0.2 s on one core, the longest a
 query proof waits for a worker while a channel opening is proven."""
+PAD_MSM_CHUNK = 1 << 13
+"""MSM chunk of the (look-ahead) PAD proofs: a step of at most ~40 ms in G1 and ~90 ms in G2 on one
+core, so a query's proof waits at most that long for the worker look-ahead work holds."""
 
 
 PAD_BATCH = 3
@@ -99,6 +102,18 @@ def q_job(prover, pads, blinders, ciphertext: bytes, policy, size: int) -> JobGe
     return make(*args) if make is not None else blocking_job(prover.q, *args)
 
 
+def _import_job_modules() -> None:
+    """Import here (the caller's thread) what the jobs' steps import: a first import compiles the
+    module's source, and CPython 3.11 before 3.11.8 can fail two threads compiling at once with
+    "SystemError: AST constructor recursion depth mismatch" (seen once in a stub test)."""
+    import zkmb.circuits.keys  # noqa: F401
+    import zkmb.circuits.query_witness  # noqa: F401
+    import zkmb.circuits.witness  # noqa: F401
+
+    import zkmb.groth16.prover  # noqa: F401
+    import zkmb.r1cs.system  # noqa: F401
+
+
 def _run_inline(gen: JobGen) -> Any:
     """Run a job's steps on this thread (with the kernels' own threads)."""
     value = None
@@ -125,9 +140,11 @@ class Groth16Prover:
             raise InvalidInput("no Q proving key")
         self._cs: dict[str, object] = {}
         self._lock = threading.Lock()
+        _import_job_modules()
         self.key_dir: Path | None = None
         self.on_timing: Callable[[str, float], None] | None = None
-        """Called with ``("q_witness", s)`` after each Q witness (the latency split)."""
+        """Called with ``("q_queue", s)``, ``("q_witness", s)`` and ``("q_prove", s)`` for each Q proof
+        (the latency split: waiting for a worker, witness, Groth16 steps)."""
 
     @classmethod
     def from_dir(cls, key_dir, suite: str = "chacha20", sizes: Sequence[int] = (64, 128)) -> Groth16Prover:
@@ -164,14 +181,15 @@ class Groth16Prover:
                 self._cs[name] = cs
             return self._cs[name]
 
-    def _prove_steps(self, name: str, box: dict, chunk: int | None = None):
-        """The stages of a proof of the witness ``box["w"]`` with key ``name``; returns the proof."""
+    def _prove_steps(self, name: str, box: dict, chunk: int | None = None, *, release_pages: bool = False):
+        """The stages of a proof of the witness ``box["w"]`` with key ``name`` (MSMs in chunks of about
+        ``chunk`` points: shorter steps, so a query's proof waits less for a worker); returns the proof.
+        ``release_pages``: drop each key chunk's pages after use (a large key is never resident at once)."""
         from zkmb.groth16.prover import ProofPlan
 
         pk = self.keys[name]
         split = 1 if chunk is None else max(1, pk.h.shape[0] // chunk)
-        # a large key (the channel opening's) is never resident at once: each chunk's pages go after use
-        release = pk.release_array if chunk is not None else None
+        release = pk.release_array if release_pages else None
         plan = ProofPlan(pk, box.pop("w"), split=split, release=release)
         for stage in plan.stages:
             yield [st.run for st in stage]
@@ -189,7 +207,7 @@ class Groth16Prover:
 
         yield [witness]
         try:
-            return (yield from self._prove_steps(name, box, BIG_MSM_CHUNK))
+            return (yield from self._prove_steps(name, box, BIG_MSM_CHUNK, release_pages=True))
         finally:
             self.keys[name].release_pages()  # ~450 MB of key pages until the next channel opening
 
@@ -202,7 +220,7 @@ class Groth16Prover:
             box["a"], box["w"] = a, self._circuit(name).solve(a.assignment)
 
         yield [witness]
-        proof = yield from self._prove_steps(name, box)
+        proof = yield from self._prove_steps(name, box, PAD_MSM_CHUNK)
         return box["a"], proof
 
     def pads_job(self, keys: ClientKeys, blocks) -> JobGen | None:
@@ -223,7 +241,7 @@ class Groth16Prover:
             box["a"], box["w"] = a, self._circuit(name).solve(a.assignment)
 
         yield [witness]
-        proof = yield from self._prove_steps(name, box)
+        proof = yield from self._prove_steps(name, box, PAD_MSM_CHUNK)
         return box["a"], proof
 
     def q_job(self, pads, blinders, ciphertext, policy, size) -> JobGen:
@@ -231,16 +249,22 @@ class Groth16Prover:
 
         name = f"q_{size}"
         box: dict = {}
+        t_submit = time.perf_counter()
 
         def witness() -> None:
             t0 = time.perf_counter()
             a = query_assignment(pads, ciphertext, policy, blinders=blinders, size=size)
             box["w"] = self._circuit(name).solve(a.assignment)
+            box["t_w"] = time.perf_counter()
             if self.on_timing is not None:
-                self.on_timing("q_witness", time.perf_counter() - t0)
+                self.on_timing("q_queue", t0 - t_submit)
+                self.on_timing("q_witness", box["t_w"] - t0)
 
         yield [witness]
-        return (yield from self._prove_steps(name, box))
+        proof = yield from self._prove_steps(name, box)
+        if self.on_timing is not None:
+            self.on_timing("q_prove", time.perf_counter() - box["t_w"])
+        return proof
 
     # ------------------------------------------------------------------ blocking
 

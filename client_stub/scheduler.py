@@ -14,7 +14,10 @@ time with numba limited to one thread, so
 * a job can be cancelled: its queued steps are dropped at once (a dead connection's proofs never delay
   another's), a running step finishes and its result is discarded;
 * a job's priority can change while it runs (a look-ahead PAD a query now needs; a channel opening
-  whose deadline comes close).
+  whose deadline comes close);
+* look-ahead work (:data:`AHEAD`) never holds every worker: with two or more, one is always free for
+  a query that arrives (measured: with look-ahead PAD proofs on both workers, every third query of a
+  one-every-0.5-s run waited 270-420 ms for their steps to end).
 
 Priorities, most urgent first: :data:`URGENT` (a channel opening near its deadline), :data:`QUERY`,
 :data:`OPENING`, :data:`NEEDED` (a PAD block a record waits for), :data:`AHEAD` (look-ahead PADs).
@@ -80,14 +83,20 @@ class Job:
 class ProvingPool:
     """``workers`` threads (default: one per core) running the steps of submitted jobs by priority."""
 
-    def __init__(self, workers: int | None = None, name: str = "zkmb-prove"):
+    def __init__(
+        self, workers: int | None = None, name: str = "zkmb-prove", ahead_workers: int | None = None
+    ):
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self.ahead_workers = max(1, self.workers - 1 if ahead_workers is None else ahead_workers)
+        """At most this many workers run :data:`AHEAD` steps at once (default: all but one)."""
         self._cv = threading.Condition()
         self._jobs: list[Job] = []  # jobs with steps pending or running
         self._seq = itertools.count()
         self._closed = False
         self.busy_s = 0.0  # wall time workers spent in steps (for load estimates)
         self._recent: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
+        import zkmb.algebra.kernels  # noqa: F401  (here, not in each worker at once: see prover._import_job_modules)
+
         self._threads = [
             threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(self.workers)
         ]
@@ -182,6 +191,8 @@ class ProvingPool:
             if self._closed:
                 return None
             ready = [j for j in self._jobs if j.pending]
+            if ready and sum(j.running for j in self._jobs if j.priority >= AHEAD) >= self.ahead_workers:
+                ready = [j for j in ready if j.priority < AHEAD]
             if ready:
                 job = min(ready, key=lambda j: (j.priority, j.seq))
                 job.running += 1

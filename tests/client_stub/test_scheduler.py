@@ -57,6 +57,40 @@ def test_priority_between_steps():
     assert first_q <= 3 and order[first_q : first_q + 2] == ["q", "q"]
 
 
+def test_look_ahead_never_holds_every_worker():
+    """With two workers, look-ahead steps run on one at a time, so a query that arrives starts at once
+    instead of waiting for a look-ahead step to end; with nothing else queued the look-ahead job still
+    finishes."""
+    pool = ProvingPool(workers=2)
+    lock, now, peak = threading.Lock(), [0], [0]
+
+    def step() -> None:
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        time.sleep(0.2)
+        with lock:
+            now[0] -= 1
+
+    def wide():
+        for _ in range(3):
+            yield [step, step, step, step]
+        return "pads"
+
+    bg = pool.submit(AHEAD, wide())
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    q = pool.submit(QUERY, blocking_job(lambda: "q"))
+    assert q.future.result(10) == "q"
+    assert time.perf_counter() - t0 < 0.1  # not behind a 0.2 s look-ahead step
+    assert bg.future.result(20) == "pads"
+    assert peak[0] == 1
+    pool.shutdown()
+    one = ProvingPool(workers=1)
+    assert one.ahead_workers == 1  # one worker: look-ahead still runs
+    one.shutdown()
+
+
 def test_priority_change_and_order_within_priority():
     pool = ProvingPool(workers=1)
     log: list = []
