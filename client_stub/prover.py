@@ -84,9 +84,21 @@ def co_job(prover, a: CoAssignment) -> JobGen:
     return make(a) if make is not None else blocking_job(prover.co_proof, a)
 
 
-def pad_job(prover, keys: ClientKeys, n: int, j: int) -> JobGen:
+def pad_job(prover, keys: ClientKeys, n: int, j: int, assignment: PadAssignment | None = None) -> JobGen:
+    """The PAD job of block ``(n, j)``; ``assignment`` (made by the caller, only where
+    :func:`takes_pad_assignment`) fixes the pad and blinder the proof commits to."""
     make = getattr(prover, "pad_job", None)
-    return make(keys, n, j) if make is not None else blocking_job(prover.pad, keys, n, j)
+    if make is not None:
+        return make(keys, n, j) if assignment is None else make(keys, n, j, assignment=assignment)
+    if assignment is not None:
+        raise InvalidInput("this prover makes its own PAD assignments")
+    return blocking_job(prover.pad, keys, n, j)
+
+
+def takes_pad_assignment(prover) -> bool:
+    """Whether :func:`pad_job` can prove an assignment the caller made (so the pad's value and blinder
+    are known before the proof, and a query's Q proof can run beside its PAD proof)."""
+    return getattr(prover, "pad_job", None) is not None
 
 
 def pads_job(prover, keys: ClientKeys, blocks: Sequence[tuple[int, int]]) -> JobGen | None:
@@ -211,12 +223,12 @@ class Groth16Prover:
         finally:
             self.keys[name].release_pages()  # ~450 MB of key pages until the next channel opening
 
-    def pad_job(self, keys: ClientKeys, n: int, j: int) -> JobGen:
+    def pad_job(self, keys: ClientKeys, n: int, j: int, *, assignment: PadAssignment | None = None) -> JobGen:
         name = "pad_block" if keys.suite.name == "chacha20" else f"pad_block_{keys.suite.name}"
         box: dict = {}
 
         def witness() -> None:
-            a = pad_assignment(keys, n, j)
+            a = pad_assignment(keys, n, j) if assignment is None else assignment
             box["a"], box["w"] = a, self._circuit(name).solve(a.assignment)
 
         yield [witness]

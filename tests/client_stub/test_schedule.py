@@ -12,6 +12,7 @@ import time
 import dns.asyncquery
 import dns.message
 import dns.rcode
+from zkmb.circuits.witness import pad_assignment
 
 from ..tls.conftest import embedded
 from .test_relay_e2e import FakeProver, _stack, policy22, token_frames  # noqa: F401
@@ -246,3 +247,50 @@ def test_look_ahead_pads_go_in_batches(cert_pair, policy22, token_frames, monkey
     assert len(batches) >= 3 and all(len(b) == 3 for b in batches)
     assert len(singles) <= 2  # only while fewer than a batch was ready ahead
     assert not timings.get("pad_promoted")  # the queries found their pads ready
+
+
+class StepPadProver(FakeProver):
+    """PAD proofs (as jobs, taking an assignment the stub made) and Q proofs each take ``dt`` s."""
+
+    dt = 0.4
+
+    def __init__(self):
+        self.given = 0
+
+    def pad_job(self, keys, n, j, *, assignment=None):
+        from zkmb.client_stub.scheduler import blocking_job
+
+        from .test_relay_e2e import Token
+
+        def prove():
+            time.sleep(self.dt)
+            a = pad_assignment(keys, n, j) if assignment is None else assignment
+            self.given += assignment is not None
+            return a, Token("pad_chacha20", a.public)
+
+        return blocking_job(prove)
+
+    def q(self, pads, blinders, ct, policy, size):
+        time.sleep(self.dt)
+        return super().q(pads, blinders, ct, policy, size)
+
+
+def test_a_needed_pad_is_proven_beside_its_query(cert_pair, policy22, token_frames):  # noqa: F811
+    """A block no look-ahead covers (here: every block, pad_ahead=0) gets its pad and blinder from the
+    stub at once, so the Q proof runs beside the PAD proof: the answer takes about one proof time, not
+    two, and the middlebox accepts both (the Q proof commits to the PAD proof's pad)."""
+    prover = StepPadProver()
+
+    async def body(udp, tcp, mb, up):
+        assert await _until(lambda: any(c.co_accepted.is_set() for c in up.conns))
+        t0 = time.perf_counter()
+        r = await _udp(udp, "h1.example.test")
+        return r, time.perf_counter() - t0
+
+    with embedded(cert_pair) as res:
+        r, took = asyncio.run(
+            _stack(cert_pair, res.port, policy22, body, prover=prover, pool_size=1, pad_ahead=0)
+        )
+    assert r.rcode() == dns.rcode.NOERROR
+    assert prover.given >= 1
+    assert took < 2 * prover.dt - 0.1, took
