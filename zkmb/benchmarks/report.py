@@ -783,7 +783,7 @@ def render_markdown(
                 f"`{str(r.get('commit', '?'))[:12]}`{dirty}): {r.get('reason', '')}\n"
             )
 
-    w.append("## Summary against the targets of issues #2-#9 and #17\n")
+    w.append("## Summary against the targets of issues #2-#9 and #15-#17\n")
     w.append(
         _table(["issue", "metric", "target", "measured", ""], [list(r) for r in summary_rows(doc)], "lllrl")
         + "\n"
