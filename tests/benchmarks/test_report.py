@@ -261,5 +261,5 @@ def test_keys_area_rows_and_section(tmp_path):
     assert boot[3] == "165 MB" and boot[4] == "met"
     assert rows["first answer from a fresh state directory"][4] == "**miss**"
     md = report.render_markdown(doc, {}, tmp_path / "b.md")
-    assert "issues #2-#9 and #17" in md and "| co_chacha20 | 45.1 s | 48.6 s |" in md
+    assert "issues #2-#9 and #15-#17" in md and "| co_chacha20 | 45.1 s | 48.6 s |" in md
     assert "`co_chacha20.pkc`" in md
