@@ -55,8 +55,9 @@ def _sources() -> list[Path]:
 
 
 def kernel_digest() -> str:
-    """SHA-256 over the path and text of every zkmb source file that defines numba code."""
-    return _digest_of(_kernel_files())
+    """SHA-256 over the path and text of every zkmb source file that defines numba code (as they are
+    on disk now; the file list and the hash are kept by :data:`live_digest` until a file changes)."""
+    return live_digest()
 
 
 def _kernel_files() -> list[Path]:
@@ -154,7 +155,6 @@ def guard_cache(caching) -> None:
     def __init__(self, cache_path, filename_base, source_stamp):
         orig_init(self, cache_path, filename_base, source_stamp)
         self._zkmb_file_stamp = source_stamp
-        _stamp(self)
 
     def _stamp(self) -> None:
         self._source_stamp = (self._zkmb_file_stamp, live_digest())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -79,7 +78,7 @@ def test_concurrent_saves_keep_every_entry_with_its_own_data(tmp_path, round_):
     n = 150
     start = time.time() + 1.5
     procs = [
-        subprocess.Popen([sys.executable, "-c", textwrap.dedent(SAVER), who, path, str(n), str(start)])
+        subprocess.Popen([sys.executable, "-c", SAVER, who, path, str(n), str(start)])
         for who in ("a", "b", "c")
     ]
     for p in procs:
