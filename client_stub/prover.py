@@ -13,6 +13,7 @@ step per proof (:func:`~zkmb.client_stub.scheduler.blocking_job`).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,10 @@ PAD_MSM_CHUNK = 1 << 13
 """MSM chunk of the (look-ahead) PAD proofs: a step of at most ~40 ms in G1 and ~90 ms in G2 on one
 core, so a query's proof waits at most that long for the worker look-ahead work holds."""
 
+
+Q_H_SPLIT = 2
+"""Steps of a query proof's H MSM: it runs after everything else, alone, so two steps let two workers
+share it (Q-64 alone through the pool: 114 -> 95 ms, the same CPU; a 10-query burst unchanged)."""
 
 PAD_BATCH = 3
 """Look-ahead PAD blocks proven together (ChaCha20: three blocks fit a 2^16 domain, 0.63x the cost
@@ -142,8 +147,10 @@ def _run_inline(gen: JobGen) -> Any:
 class Groth16Prover:
     """Real proofs from proving keys ``{name: ProvingKey}`` (names as in :func:`circuit_names`)."""
 
-    def __init__(self, keys: dict, suites: Sequence[str] = ("chacha20",)):
+    def __init__(self, keys: dict, suites: Sequence[str] = ("chacha20",), *, tables: bool = True):
         self.keys = dict(keys)
+        self.use_tables = tables
+        """Build MSM window tables for the query keys (:meth:`tables_job`)."""
         self.suites = tuple(s for s in suites if f"co_{s}" in self.keys)
         if not self.suites:
             raise InvalidInput("no CO proving key for any suite")
@@ -159,12 +166,14 @@ class Groth16Prover:
         (the latency split: waiting for a worker, witness, Groth16 steps)."""
 
     @classmethod
-    def from_dir(cls, key_dir, suite: str = "chacha20", sizes: Sequence[int] = (64, 128)) -> Groth16Prover:
+    def from_dir(
+        cls, key_dir, suite: str = "chacha20", sizes: Sequence[int] = (64, 128), *, tables: bool = True
+    ) -> Groth16Prover:
         from zkmb.circuits.keys import load_keys, read_manifest
 
         names = circuit_names(suite, sizes)
         names += [n for n in optional_names(suite) if n in read_manifest(key_dir)]
-        prover = cls(load_keys(key_dir, names, "prover", against="manifest"), (suite,))
+        prover = cls(load_keys(key_dir, names, "prover", against="manifest"), (suite,), tables=tables)
         prover.key_dir = Path(key_dir)
         return prover
 
@@ -193,19 +202,53 @@ class Groth16Prover:
                 self._cs[name] = cs
             return self._cs[name]
 
-    def _prove_steps(self, name: str, box: dict, chunk: int | None = None, *, release_pages: bool = False):
+    def _prove_steps(
+        self,
+        name: str,
+        box: dict,
+        chunk: int | None = None,
+        *,
+        h_split: int | None = None,
+        release_pages: bool = False,
+    ):
         """The stages of a proof of the witness ``box["w"]`` with key ``name`` (MSMs in chunks of about
-        ``chunk`` points: shorter steps, so a query's proof waits less for a worker); returns the proof.
-        ``release_pages``: drop each key chunk's pages after use (a large key is never resident at once)."""
+        ``chunk`` points: shorter steps, so a query's proof waits less for a worker; ``h_split``: chunks
+        of the H MSM alone); returns the proof.  ``release_pages``: drop each key chunk's pages after use
+        (a large key is never resident at once)."""
         from zkmb.groth16.prover import ProofPlan
 
         pk = self.keys[name]
         split = 1 if chunk is None else max(1, pk.h.shape[0] // chunk)
         release = pk.release_array if release_pages else None
-        plan = ProofPlan(pk, box.pop("w"), split=split, release=release)
+        plan = ProofPlan(pk, box.pop("w"), split=split, h_split=h_split, release=release)
         for stage in plan.stages:
             yield [st.run for st in stage]
         return plan.finish()
+
+    def tables_job(self) -> JobGen | None:
+        """Window tables for the query keys' MSMs (:meth:`ProvingKey.build_table`), one step per table
+        (0.2-1.5 s on one core; Q-64 and Q-128 together ~150 MB): every later query proof costs ~12%
+        less CPU and time (docs/benchmarks.md).  None when they are built or turned off (``tables=False``)."""
+        if not self.use_tables:
+            return None
+        from zkmb.groth16.keys import TABLE_PARTS
+
+        todo = [
+            (name, part)
+            for name in sorted(self.keys, key=lambda n: (len(n), n))
+            if name.startswith("q_")
+            for part in TABLE_PARTS
+            if part not in self.keys[name].tables
+        ]
+        if not todo:
+            return None
+
+        def gen() -> JobGen:
+            for name, part in todo:
+                yield [functools.partial(self.keys[name].build_table, part)]
+            return len(todo)
+
+        return gen()
 
     # ------------------------------------------------------------------ jobs
 
@@ -273,7 +316,7 @@ class Groth16Prover:
                 self.on_timing("q_witness", box["t_w"] - t0)
 
         yield [witness]
-        proof = yield from self._prove_steps(name, box)
+        proof = yield from self._prove_steps(name, box, h_split=Q_H_SPLIT)
         if self.on_timing is not None:
             self.on_timing("q_prove", time.perf_counter() - box["t_w"])
         return proof

@@ -841,6 +841,7 @@ class ProvingUpstream:
         self._diagnosed = False
         self._last_user = time.monotonic()
         self._co_at: dict[int, float] = {}
+        self._tables_asked = False
         self._proven = asyncio.Event()
         self._warm: asyncio.Future | None = None
         self._keepalive_q: Question | None = None
@@ -883,6 +884,11 @@ class ProvingUpstream:
 
     def co_done(self, c: ProvedConnection) -> None:
         self._co_at[c.ident] = time.monotonic()
+        if not self._tables_asked:  # after the first channel opening: never in the way of its deadline
+            self._tables_asked = True
+            gen = self.prover.tables_job() if hasattr(self.prover, "tables_job") else None
+            if gen is not None:
+                self.pool.submit(AHEAD, gen, "msm-tables")
         self.notify()
 
     def co_expected_s(self) -> float:

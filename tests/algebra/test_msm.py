@@ -196,3 +196,59 @@ def test_msm_plain_in_chunks_equals_msm(backend, grp, n):
     parts = [backend.msm_plain(v[:cut], plain[:cut]), backend.msm_plain(v[cut:], plain[cut:])]
     total = grp.api(backend, "add")(parts[0], parts[1])
     assert grp.api(backend, "to_affine")(total) == [grp.msm(points, scalars)]
+
+
+# --------------------------------------------------------------------------- window tables (fixed bases)
+
+
+@pytest.mark.parametrize("n", [1, 7, 40])
+@pytest.mark.parametrize("c", [None, 3])
+def test_msm_table_equals_msm(backend, grp, n, c):
+    """An MSM on a window table equals the MSM over its points, whole and as chunks at an offset (the
+    prover's split steps); offsets or lengths outside the table are refused."""
+    rng = random.Random(200 + n)
+    points = sample_points(grp, n, rng)
+    scalars = [rng.choice([0, 1, 2, R - 1, rng.randrange(R)]) for _ in range(n)]
+    v = grp.api(backend, "from_affine")(points)
+    plain = backend.plain_scalars(backend.fr_from_ints(scalars))
+    wt = backend.window_table(v, c)
+    to_aff = grp.api(backend, "to_affine")
+    assert to_aff(backend.msm_table_plain(wt, plain)) == [grp.msm(points, scalars)]
+    cut = n // 3
+    head = backend.msm_table_plain(wt, plain[:cut], 0)
+    tail = backend.msm_table_plain(wt, plain[cut:], cut)
+    assert to_aff(grp.api(backend, "add")(head, tail)) == [grp.msm(points, scalars)]
+    assert to_aff(backend.msm_table_plain(wt, plain[1:], 1)) == [grp.msm(points[1:], scalars[1:])]
+    with pytest.raises(InvalidInput):
+        backend.msm_table_plain(wt, plain, 1)
+    with pytest.raises(InvalidInput):
+        backend.msm_table_plain(wt, plain[:1], -1)
+    with pytest.raises(InvalidInput):
+        backend.window_table(v, 1)
+
+
+@pytest.mark.parametrize("kind", ["random", "small90", "ones", "dups"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_msm_table_distributions(fast, grp, kind, threads):
+    """Large table MSMs (above the serial cut-off, both worker counts) against the discrete logs, also
+    for a chunk in the middle of the table."""
+    n = 3000 if grp is G1 else 1200
+    a, k = dlog_case(grp, n, 5, kind)
+    v = grp.api(fast, "mul_generator")(a)
+    wt = fast.window_table(v)
+    assert wt.nbytes == wt.nwin * v.nbytes and np.array_equal(wt.points, v)
+    plain = fast.plain_scalars(fast.fr_from_ints(k))
+    out = fast.msm_table_plain(wt, plain, threads=threads)
+    assert grp.api(fast, "to_affine")(out) == [grp.gen_mul(sum(x * y for x, y in zip(a, k, strict=True)))]
+    lo, hi = 700, 700 + 1100
+    out = fast.msm_table_plain(wt, plain[lo:hi], lo, threads=threads)
+    want = sum(x * y for x, y in zip(a[lo:hi], k[lo:hi], strict=True))
+    assert grp.api(fast, "to_affine")(out) == [grp.gen_mul(want)]
+
+
+def test_table_window_bits(fast):
+    from zkmb.algebra.fast.msm import table_window_bits
+
+    assert table_window_bits(8192) == 13  # Q-64's bases: 20 windows
+    assert table_window_bits(0) == 2
+    assert all(table_window_bits(n) <= table_window_bits(2 * n) for n in (100, 1000, 10000))

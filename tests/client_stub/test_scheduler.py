@@ -202,6 +202,41 @@ def test_real_proof_steps_equal_prove():
         return plan.finish()
 
     pool = ProvingPool(workers=2)
+    want = prove(pk, w, r=11, s=13).to_bytes()
     got = pool.submit(QUERY, gen()).future.result(60)
-    assert got.to_bytes() == prove(pk, w, r=11, s=13).to_bytes()
+    assert got.to_bytes() == want
+    # with MSM window tables (split steps read chunks of a table at an offset): the same proof
+    for part in ("a", "b1", "b2", "c", "h"):
+        pk.build_table(part)
+    got = pool.submit(QUERY, gen()).future.result(60)
+    assert got.to_bytes() == want
     pool.shutdown()
+
+
+def test_tables_job_builds_query_tables_once():
+    """The stub's table job builds every MSM table of the query keys (none for CO or PAD keys) as AHEAD
+    steps, once; with tables turned off there is no job."""
+    from zkmb.client_stub.prover import Groth16Prover
+
+    from zkmb.groth16.keys import TABLE_PARTS
+    from zkmb.groth16.setup import setup
+    from zkmb.r1cs import Circuit, Public, Secret, compile
+
+    class Sq(Circuit):
+        x = Public()
+        y = Secret()
+
+        def define(self, api):
+            api.assert_equal(api.mul(self.y, self.y), self.x)
+
+    cs = compile(Sq())
+    keys = {name: setup(cs)[0] for name in ("co_chacha20", "pad_block", "q_64", "q_128")}
+    assert Groth16Prover(keys, tables=False).tables_job() is None
+    prover = Groth16Prover(keys)
+    pool = ProvingPool(workers=2)
+    job = pool.submit(AHEAD, prover.tables_job(), "msm-tables")
+    assert job.future.result(60) == 2 * len(TABLE_PARTS)
+    pool.shutdown()
+    assert set(keys["q_64"].tables) == set(keys["q_128"].tables) == set(TABLE_PARTS)
+    assert not keys["co_chacha20"].tables and not keys["pad_block"].tables
+    assert prover.tables_job() is None

@@ -55,6 +55,21 @@ def test_round_trip(cube):
     assert verify(vk, [35, 105], proof)
 
 
+def test_window_tables_give_the_same_proof(cube):
+    """A proof with MSM window tables equals one without for the same blinders; tables are built once
+    and only for the key's MSM bases."""
+    cs, pk, vk, w = cube
+    pk2 = ProvingKey(**{f: getattr(pk, f) for f in pk.__dataclass_fields__ if f != "tables"})
+    want = prove(pk2, w, r=5, s=7)
+    for part in ("a", "b1", "b2", "c", "h"):
+        assert pk2.build_table(part) is pk2.build_table(part)
+    assert set(pk2.tables) == {"a", "b1", "b2", "c", "h"} and not pk.tables
+    got = prove(pk2, w, r=5, s=7)
+    assert got.to_bytes() == want.to_bytes() and verify(vk, [35, 105], got)
+    with pytest.raises(InvalidInput):
+        pk2.build_table("vk")
+
+
 def test_two_proofs_differ_but_both_verify(cube):
     cs, pk, vk, w = cube
     p1, p2 = prove(pk, w), prove(pk, w)

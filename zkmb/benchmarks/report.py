@@ -685,9 +685,32 @@ def _area_extra(name: str, a: dict[str, Any]) -> list[str]:
         pp = a.get("q_64_prove_parts_ms")
         if isinstance(pp, dict):
             out.append(
-                "\nQ-64 prover steps timed one by one: "
+                "\nQ-64 prover steps timed one by one (MSMs on window tables, as the stub runs them): "
                 + ", ".join(f"{k} {_fmt(v, 'ms')}" for k, v in pp.items() if _num(v))
                 + "."
+            )
+        tabled = [n for n in names if _num(a.get(f"{n}_tables_ratio"))]
+        if tabled:
+            out.append(
+                "\nQuery proofs use MSM window tables (the stub builds them in memory once, after its first "
+                "channel opening; `--no-msm-tables` turns them off). Prove time with and without, runs "
+                "alternating in one process:\n"
+            )
+            out.append(
+                _table(
+                    ["statement", "with tables", "without", "median ratio", "table memory", "built in"],
+                    [
+                        [
+                            n,
+                            _fmt(a.get(f"{n}_prove_s"), "s"),
+                            _fmt(a.get(f"{n}_prove_no_tables_s"), "s"),
+                            _fmt(a.get(f"{n}_tables_ratio")),
+                            _fmt(a.get(f"{n}_table_mb"), "MiB"),
+                            _fmt(a.get(f"{n}_table_build_s"), "s"),
+                        ]
+                        for n in tabled
+                    ],
+                )
             )
     if name == "keys":
         dec, chk = a.get("decompress_s") or {}, a.get("keycheck_s") or {}

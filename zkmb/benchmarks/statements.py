@@ -116,15 +116,28 @@ def _witnesses(quick: bool) -> dict[str, tuple[dict, list[int]]]:
 
 
 def bench_circuit(
-    name: str, assignment: dict, public: list[int], runs: int, verify_runs: int, build=None
+    name: str,
+    assignment: dict,
+    public: list[int],
+    runs: int,
+    verify_runs: int,
+    build=None,
+    tables: bool | None = None,
 ) -> dict[str, Any]:
     """Constraints, setup time (once), prove and verify medians, key file sizes of one statement
-    (``build``: the circuit's compiler when it has no key pair in ``circuits.keys``)."""
+    (``build``: the circuit's compiler when it has no key pair in ``circuits.keys``).
+
+    ``tables`` (default: for the query statements, as the stub proves them): prove with MSM window
+    tables, and also report ``prove_no_tables_s``, the median of per-run ratios ``tables_ratio`` (runs
+    alternate with and without), ``table_build_s`` and ``table_mb``."""
     from ..circuits.keys import compile_circuit
+    from ..groth16.keys import TABLE_PARTS, ProvingKey
     from ..groth16.prover import prove
     from ..groth16.setup import setup
     from ..groth16.verifier import verify
 
+    if tables is None:
+        tables = name.startswith("q_")
     t0 = time.perf_counter()
     cs = compile_circuit(name) if build is None else build()
     compile_s = time.perf_counter() - t0
@@ -141,6 +154,24 @@ def bench_circuit(
     solve_s = time.perf_counter() - t0
     if w.public_inputs() != public:
         raise ZkmbError(f"{name}: the witness's public inputs differ from the middlebox's")
+    extra: dict[str, Any] = {}
+    if tables:  # as the stub proves queries: MSM window tables, built once per key
+        plain_pk = ProvingKey(**{f: getattr(pk, f) for f in pk.__dataclass_fields__ if f != "tables"})
+        t0 = time.perf_counter()
+        for part in TABLE_PARTS:
+            pk.build_table(part)
+        extra["table_build_s"] = time.perf_counter() - t0
+        extra["table_mb"] = sum(t.nbytes for t in pk.tables.values()) / 2**20
+        prove(plain_pk, w)  # warm-up
+        with_t, without_t, ratios = [], [], []
+        for _ in range(max(1, runs)):  # alternating, so both see the same load
+            a = median_time(lambda: prove(pk, w), 1, warmup=0)
+            b = median_time(lambda: prove(plain_pk, w), 1, warmup=0)
+            with_t.append(a)
+            without_t.append(b)
+            ratios.append(a / b)
+        extra["prove_no_tables_s"] = sorted(without_t)[len(without_t) // 2]
+        extra["tables_ratio"] = sorted(ratios)[len(ratios) // 2]
     proof = prove(pk, w, cs=cs)  # also the warm-up run
     if not verify(vk, public, proof):
         raise ZkmbError(f"{name}: benchmark proof does not verify")
@@ -162,38 +193,49 @@ def bench_circuit(
         "verify_ms": verify_ms,
         "pk_bytes": pk_bytes,
         "vk_bytes": vk_bytes,
+        **extra,
     }
 
 
-def prove_parts(name: str, assignment: dict, runs: int) -> dict[str, float]:
+def prove_parts(name: str, assignment: dict, runs: int, tables: bool = True) -> dict[str, float]:
     """Milliseconds (medians) of the prover's steps for one statement, timed one by one exactly as
     :func:`zkmb.groth16.prover.prove` runs them: ``qap_ntt`` (the H evaluations: inverse and coset NTTs),
     ``msm_g1`` (A, B1, C and H together), ``msm_g2`` (B2); the rest of a proof is a few fixed-base
-    multiplications."""
+    multiplications.  ``tables``: the MSMs on window tables, as the stub runs them."""
     import numpy as np
 
     from ..algebra import fast
     from ..circuits.keys import compile_circuit
+    from ..groth16.keys import TABLE_PARTS
     from ..groth16.r1cs_to_qap import h_odd_evaluations
     from ..groth16.setup import setup
 
     cs = compile_circuit(name)
     pk, _vk = setup(cs)
+    if tables:
+        for part in TABLE_PARTS:
+            pk.build_table(part)
     w = cs.solve(assignment).values
-    priv = np.ascontiguousarray(w[pk.n_public + 1 :])
-    h = h_odd_evaluations(pk.a_rows, pk.b_rows, w, pk.domain_size)
+    plain = fast.plain_scalars(w)
+    priv = np.ascontiguousarray(plain[pk.n_public + 1 :])
+    h = fast.plain_scalars(h_odd_evaluations(pk.a_rows, pk.b_rows, w, pk.domain_size))
+
+    def msm(part: str, scalars):
+        if part in pk.tables:
+            return fast.msm_table_plain(pk.tables[part], scalars)
+        return fast.msm_plain(getattr(pk, part), scalars)
 
     def g1():
-        fast.msm_g1(pk.a, w)
-        fast.msm_g1(pk.b1, w)
-        fast.msm_g1(pk.c, priv)
-        fast.msm_g1(pk.h, h)
+        msm("a", plain)
+        msm("b1", plain)
+        msm("c", priv)
+        msm("h", h)
 
     return {
         "qap_ntt": median_time(lambda: h_odd_evaluations(pk.a_rows, pk.b_rows, w, pk.domain_size), runs)
         * 1e3,
         "msm_g1": median_time(g1, runs) * 1e3,
-        "msm_g2": median_time(lambda: fast.msm_g2(pk.b2, w), runs) * 1e3,
+        "msm_g2": median_time(lambda: msm("b2", plain), runs) * 1e3,
     }
 
 

@@ -54,7 +54,7 @@ class ProofPlan:
     1. the three polynomial chains (inverse NTT, coset NTT) and the MSMs A, B1, C (G1) and B2 (G2), each
        MSM in ``split`` chunks of its points;
     2. ``h``: the odd-coset evaluations of p = a b - c;
-    3. the H MSM in ``split`` chunks.
+    3. the H MSM in ``h_split`` chunks (default ``split``).
 
     :meth:`finish` adds the blinding terms and returns the proof.  :meth:`run` runs every step in
     order on the calling thread (with the kernels' own threads): :func:`prove` does exactly that.
@@ -69,6 +69,7 @@ class ProofPlan:
         r: int | None = None,
         s: int | None = None,
         split: int = 1,
+        h_split: int | None = None,
         release: Callable[[np.ndarray], None] | None = None,
     ):
         w = getattr(witness, "values", witness)
@@ -78,6 +79,8 @@ class ProofPlan:
         self.r = secrets.randbelow(R) if r is None else r % R
         self.s = secrets.randbelow(R) if s is None else s % R
         self.split = max(1, int(split))
+        self.h_split = self.split if h_split is None else max(1, int(h_split))
+        """Chunks of the H MSM (stage 3 runs alone: two chunks let two threads share it)."""
         self.release = release
         """Called with each key array (or chunk of one) once the proof no longer needs it."""
         self._plain = fast.plain_scalars(w)
@@ -98,7 +101,7 @@ class ProofPlan:
 
     def _msm_steps(self, part: str, points: np.ndarray, offset: int | None) -> list[ProofStep]:
         n = points.shape[0]
-        k = min(self.split, max(1, n // 2048))
+        k = min(self.h_split if part == "h" else self.split, max(1, n // 2048))
         bounds = [n * i // k for i in range(k + 1)]
         return [
             ProofStep(f"msm_{part}", functools.partial(self._msm, part, points, offset, lo, hi))
@@ -111,7 +114,11 @@ class ProofPlan:
             scalars = self._h_plain[lo:hi]
         else:
             scalars = self._plain[offset + lo : offset + hi]
-        self._parts[part].append(fast.msm_plain(points[lo:hi], scalars))
+        table = self.pk.tables.get(part)
+        if table is not None:  # the same sum on the window table (no page of the key file is read)
+            self._parts[part].append(fast.msm_table_plain(table, scalars, lo))
+        else:
+            self._parts[part].append(fast.msm_plain(points[lo:hi], scalars))
         if self.release is not None:
             self.release(points[lo:hi])
 

@@ -197,4 +197,94 @@ def bench_inputs_g2(n: int, seed: int = 0, small_fraction: float = 0.0) -> tuple
     return _bench_inputs(_G2, n, seed, small_fraction)
 
 
-__all__ = ["msm_g1", "msm_g2", "msm_plain", "plain_scalars", "bench_inputs_g1", "bench_inputs_g2"]
+# --------------------------------------------------------------------------- window tables (fixed bases)
+
+
+class WindowTable:
+    """The points of a fixed-base MSM with their window multiples ``[2^(c w)] P_i`` (w < nwin), so
+    that :func:`msm_table_plain` sums all windows in one bucket set: no per-window bucket reduction and
+    no doublings, for nwin times the memory of the points."""
+
+    def __init__(self, g: _Group, table: np.ndarray, n: int, c: int):
+        self.g, self.table, self.n, self.c = g, table, n, c
+        self.nwin = M.num_windows(c)
+        if table.shape[0] != self.nwin * n:
+            raise InvalidInput(f"window table has {table.shape[0]} rows, expected {self.nwin} x {n}")
+
+    @property
+    def points(self) -> np.ndarray:
+        """The points themselves (window 0)."""
+        return self.table[: self.n]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.table.nbytes)
+
+
+def table_window_bits(n: int, g2: bool = False, workers: int = 1) -> int:
+    """Window width for a table over n points whose scalars are (mostly) full-size: minimise
+    windows * ADD_COST * n + workers * BUCKET_COST * 2^(c-1)."""
+    if n <= 0:
+        return 2
+
+    def cost(c: int) -> float:
+        return M.num_windows(c) * ADD_COST * n + workers * BUCKET_COST[g2] * (1 << (c - 1))
+
+    return min(range(4, MAX_WINDOW + 1), key=cost)
+
+
+def window_table(points: np.ndarray, c: int | None = None, threads: int | None = None) -> WindowTable:
+    """The window table of a (checked) point vector, G1 or G2 by its shape."""
+    g = _G1 if isinstance(points, np.ndarray) and points.ndim == 3 else _G2
+    points = g.vec(points)
+    n = points.shape[0]
+    c = table_window_bits(n, g is _G2) if c is None else int(c)
+    if not 2 <= c <= MAX_WINDOW:
+        raise InvalidInput(f"window width must be 2..{MAX_WINDOW}, got {c}")
+    nwin = M.num_windows(c)
+    table = g.empty(nwin * n)
+    table[:n] = points
+    with _num_threads(_thread_count(threads)):
+        for w in range(1, nwin):
+            M.window_table_level(table[(w - 1) * n : w * n], c, table[w * n : (w + 1) * n])
+    return WindowTable(g, table, n, c)
+
+
+def msm_table_plain(
+    wt: WindowTable, plain: np.ndarray, lo: int = 0, threads: int | None = None
+) -> np.ndarray:
+    """sum_j [k_j] P_(lo + j) for plain scalar limbs k (as for :func:`msm_plain`), on a window table:
+    the same sum as ``msm_plain(wt.points[lo : lo + len(k)], k)``."""
+    m_all = plain.shape[0]
+    if plain.ndim != 2 or plain.shape[1] != 4 or not 0 <= lo <= lo + m_all <= wt.n:
+        raise InvalidInput(f"table MSM: {m_all} scalars at offset {lo} for a table of {wt.n} points")
+    plain = np.ascontiguousarray(plain)
+    ones, others = M.classify(plain)
+    nt = _thread_count(threads)
+    if m_all < SERIAL_BELOW:
+        nt = 1
+    c, nwin = wt.c, wt.nwin
+    m = others.shape[0]
+    nworkers = max(1, min(nt, nwin)) if m else (nt if ones.shape[0] >= 4096 else 1)
+    digits = np.empty((nwin if m else 0, m), dtype=np.int32)
+    parts = wt.g.empty(2 * nworkers, 3)
+    out = wt.g.empty(1)
+    with _num_threads(nt):
+        if m:
+            M.signed_digits(plain, others, c, nwin, digits)
+        M.msm_table_run(wt.table, wt.n, lo, others, digits, c, ones, nworkers, parts)
+    M.msm_combine(parts, 0, c, out)
+    return out
+
+
+__all__ = [
+    "msm_g1",
+    "msm_g2",
+    "msm_plain",
+    "msm_table_plain",
+    "plain_scalars",
+    "window_table",
+    "WindowTable",
+    "bench_inputs_g1",
+    "bench_inputs_g2",
+]

@@ -16,6 +16,11 @@ Algorithm (see :func:`msm_run`):
 - parallel over workers (``prange``): worker t takes windows t, t + T, ... and the t-th chunk of the
   scalar-1 points, with its scratch buffers allocated once per call.
 
+Fixed bases (:func:`msm_table_run`): with a window table ``T[w n + i] = [2^(c w)] P_i`` (built level
+by level by :func:`window_table_level`) every digit of every window is a bucket entry of one bucket
+set, so a worker reduces its buckets once instead of once per window and no Horner doublings remain;
+this pays for mid-size MSMs of mostly full-size scalars (a query proof's), at nwin times the memory.
+
 Inputs: an affine point array (G1 ``(n, 2, 4)``, G2 ``(n, 2, 2, 4)``, Montgomery, zeros = infinity)
 and plain (non-Montgomery) scalar limbs ``(n, 4)`` below 2^254 (canonical Fr elements qualify).
 
@@ -35,6 +40,7 @@ from .curve import (
     aff_load,
     aff_neg,
     aff_store,
+    batch_normalize,
     jac_add,
     jac_dbl,
     jac_from_aff,
@@ -191,3 +197,69 @@ def msm_combine(parts, nwin, c, out):
     for t in range(nwin, parts.shape[0]):
         acc = jac_add(acc, jac_load(parts, t))
     aff_store(out, 0, jac_to_aff(acc))
+
+
+# --------------------------------------------------------------------------- fixed bases with window tables
+
+
+@njit(parallel=True, **_jit)
+def window_table_level(prev, c, out):
+    """out[i] = [2^c] prev[i] (affine in, affine out, one inversion in all): the next level of a
+    window table."""
+    n = prev.shape[0]
+    jac = p_alloc(prev, n, 3)
+    for i in prange(n):
+        p = jac_from_aff(aff_load(prev, i))
+        for _ in range(c):
+            p = jac_dbl(p)
+        jac_store(jac, i, p)
+    batch_normalize(jac, out)
+
+
+@njit(parallel=True, **_jit)
+def msm_table_run(table, n, lo, sel_other, digits, c, sel_one, nworkers, out_jac):
+    """Fixed-base MSM on a window table ``table[w * n + i] = [2^(c w)] P_i``: every digit of every
+    window goes into one set of 2^(c-1) buckets, so the bucket reduction runs once per worker, not once
+    per window, and no doublings are needed.  Scalars are those of points lo + j (digits[w, j] for
+    sel_other[j]; sel_one: offsets j with scalar 1).  Worker t takes windows t, t + nworkers, ... and the
+    t-th chunk of the scalar-1 points; it writes its bucket sum to out_jac[t] and its scalar-1 sum to
+    out_jac[nworkers + t]."""
+    nwin = digits.shape[0]
+    m = sel_other.shape[0]
+    m1 = sel_one.shape[0]
+    K = 1 << (c - 1)
+    for t in prange(nworkers):
+        cnt = 0
+        for w in range(t, nwin, nworkers):
+            for j in range(m):
+                if digits[w, j] != 0:
+                    cnt += 1
+        sel = np.empty(cnt, dtype=np.int64)
+        drow = np.empty(cnt, dtype=np.int32)
+        k = 0
+        for w in range(t, nwin, nworkers):
+            base = w * n + lo
+            for j in range(m):
+                d = digits[w, j]
+                if d != 0:
+                    sel[k] = base + sel_other[j]
+                    drow[k] = d
+                    k += 1
+        lo1 = m1 * t // nworkers
+        hi1 = m1 * (t + 1) // nworkers
+        ones = np.empty(hi1 - lo1, dtype=np.int64)
+        for j in range(hi1 - lo1):
+            ones[j] = lo + sel_one[lo1 + j]
+        cap = max(cnt, hi1 - lo1, 1)
+        buf_a = p_alloc(table, cap, 2)
+        buf_b = p_alloc(table, cap, 2)
+        pre = np.empty((cap // 2 + 1, 4), dtype=np.uint64)
+        counts = np.empty(K, dtype=np.int64)
+        offsets = np.empty(K, dtype=np.int64)
+        cursor = np.empty(K, dtype=np.int64)
+        jac_store(out_jac, t, _bucket_window(table, sel, drow, c, buf_a, buf_b, pre, counts, offsets, cursor))
+        jac_store(
+            out_jac,
+            nworkers + t,
+            _sum_selected(table, ones, 0, hi1 - lo1, buf_a, buf_b, pre, counts, offsets),
+        )

@@ -49,4 +49,26 @@ def msm_plain(points: list, plain: list[int], threads: int | None = None) -> lis
     return _msm(g, points, plain, threads)
 
 
-__all__ = ["msm_g1", "msm_g2", "msm_plain", "plain_scalars"]
+class WindowTable:
+    """The reference form of a window table: the points themselves (one API with the fast backend,
+    whose table also holds their window multiples)."""
+
+    def __init__(self, points: list, c: int):
+        self.points, self.n, self.c = list(points), len(points), c
+
+
+def window_table(points: list, c: int | None = None, threads: int | None = None) -> WindowTable:
+    """A window table over points (the reference keeps only the points)."""
+    if c is not None and not 2 <= int(c) <= 16:
+        raise InvalidInput(f"window width must be 2..16, got {c}")
+    return WindowTable(points, 13 if c is None else int(c))
+
+
+def msm_table_plain(wt: WindowTable, plain: list[int], lo: int = 0, threads: int | None = None) -> list:
+    """sum_j [k_j] P_(lo + j) over a window table's points (as :func:`msm_plain` on that slice)."""
+    if not 0 <= lo <= lo + len(plain) <= wt.n:
+        raise InvalidInput(f"table MSM: {len(plain)} scalars at offset {lo} for a table of {wt.n} points")
+    return msm_plain(wt.points[lo : lo + len(plain)], plain, threads)
+
+
+__all__ = ["msm_g1", "msm_g2", "msm_plain", "msm_table_plain", "plain_scalars", "window_table", "WindowTable"]
