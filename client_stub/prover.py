@@ -13,7 +13,6 @@ step per proof (:func:`~zkmb.client_stub.scheduler.blocking_job`).
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -106,11 +105,14 @@ def takes_pad_assignment(prover) -> bool:
     return getattr(prover, "pad_job", None) is not None
 
 
-def pads_job(prover, keys: ClientKeys, blocks: Sequence[tuple[int, int]]) -> JobGen | None:
+def pads_job(prover, keys: ClientKeys, blocks: Sequence[tuple[int, int]], assignment=None) -> JobGen | None:
     """The job proving ``blocks`` in one PAD proof, or None when the prover has no key for that
-    many blocks of this suite (then each block gets its own proof)."""
+    many blocks of this suite (then each block gets its own proof); ``assignment`` (a
+    :class:`~zkmb.circuits.witness.PadsAssignment` the caller made) fixes the pads and blinders."""
     make = getattr(prover, "pads_job", None)
-    return make(keys, blocks) if make is not None else None
+    if make is None:
+        return None
+    return make(keys, blocks) if assignment is None else make(keys, blocks, assignment=assignment)
 
 
 def q_job(prover, pads, blinders, ciphertext: bytes, policy, size: int) -> JobGen:
@@ -226,9 +228,10 @@ class Groth16Prover:
         return plan.finish()
 
     def tables_job(self) -> JobGen | None:
-        """Window tables for the query keys' MSMs (:meth:`ProvingKey.build_table`), one step per table
-        (0.2-1.5 s on one core; Q-64 and Q-128 together ~150 MB): every later query proof costs ~12%
-        less CPU and time (docs/benchmarks.md).  None when they are built or turned off (``tables=False``)."""
+        """Window tables for the query keys' MSMs (:meth:`ProvingKey.build_table`), one window level per
+        step (at most ~80 ms on one core; all tables of Q-64 and Q-128: ~5 core-s and ~150 MB): every
+        later query proof costs ~12% less CPU and time (docs/benchmarks.md).  None when they are built
+        or turned off (``tables=False``)."""
         if not self.use_tables:
             return None
         from zkmb.groth16.keys import TABLE_PARTS
@@ -245,7 +248,14 @@ class Groth16Prover:
 
         def gen() -> JobGen:
             for name, part in todo:
-                yield [functools.partial(self.keys[name].build_table, part)]
+                steps = self.keys[name].table_steps(part)
+                last: list = [None]
+
+                def level(steps=steps, last=last) -> None:
+                    last[0] = next(steps)
+
+                while last[0] is None:  # one window level per step: tens of ms, a query never waits long
+                    yield [level]
             return len(todo)
 
         return gen()
@@ -278,21 +288,23 @@ class Groth16Prover:
         proof = yield from self._prove_steps(name, box, PAD_MSM_CHUNK)
         return box["a"], proof
 
-    def pads_job(self, keys: ClientKeys, blocks) -> JobGen | None:
+    def pads_job(self, keys: ClientKeys, blocks, *, assignment=None) -> JobGen | None:
         """Several PAD blocks of one connection in one proof (returns ``(PadsAssignment, proof)``), or
         None when there is no key for that many blocks of ``keys.suite``."""
         name = BATCH_KEYS.get(keys.suite.name)
         if name is None or name not in self.keys or len(blocks) != PAD_BATCH:
             return None
-        return self._pads_job(name, keys, tuple(blocks))
+        if assignment is not None and tuple(assignment.blocks) != tuple(blocks):
+            raise InvalidInput("the PAD batch assignment is for other blocks")
+        return self._pads_job(name, keys, tuple(blocks), assignment)
 
-    def _pads_job(self, name: str, keys: ClientKeys, blocks) -> JobGen:
+    def _pads_job(self, name: str, keys: ClientKeys, blocks, assignment=None) -> JobGen:
         from zkmb.circuits.witness import pads_assignment
 
         box: dict = {}
 
         def witness() -> None:
-            a = pads_assignment(keys, blocks)
+            a = pads_assignment(keys, blocks) if assignment is None else assignment
             box["a"], box["w"] = a, self._circuit(name).solve(a.assignment)
 
         yield [witness]

@@ -48,7 +48,7 @@ import dns.message
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
-from zkmb.circuits.witness import co_assignment, pad_assignment
+from zkmb.circuits.witness import co_assignment, pad_assignment, pads_assignment
 
 from zkmb.dns.padding import pad_to_length
 from zkmb.errors import InvalidInput, ZkmbError
@@ -369,17 +369,25 @@ class ProvedConnection:
                 gen.close()
         return self._batch_ok
 
-    def _pad_batch(self, blocks: list[tuple[int, int]]) -> bool:
-        """One proof for ``blocks`` (look-ahead); False when the prover has no batch key."""
-        gen = pads_job(self.o.prover, self.keys, blocks)
+    def _pad_batch(self, blocks: list[tuple[int, int]], *, needed: bool = False) -> bool:
+        """One proof for ``blocks`` (look-ahead, or ``needed`` by records waiting now: then proven at
+        query priority with pads and blinders fixed here, so their Q proofs start at once); False
+        when the prover has no batch key."""
+        early = None
+        if needed and takes_pad_assignment(self.o.prover):
+            early = pads_assignment(self.keys, blocks)
+        gen = pads_job(self.o.prover, self.keys, blocks, early)
         if gen is None:
             return False
-        job = self._submit(AHEAD, gen, f"pads{blocks[0][0]}.{blocks[0][1]}+{len(blocks)}")
+        name = f"pads{blocks[0][0]}.{blocks[0][1]}+{len(blocks)}"
+        job = self._submit(QUERY if needed else AHEAD, gen, name)
         loop = asyncio.get_running_loop()
         pads = []
-        for n, j in blocks:
+        for i, (n, j) in enumerate(blocks):
             p = self._pads[(n, j)] = _Pad(job=job, values=loop.create_future(), shared=True)
             p.values.add_done_callback(lambda f: f.cancelled() or f.exception())
+            if early is not None:
+                p.values.set_result((early.pads[i], early.blinders[i]))
             pads.append(p)
         sent = asyncio.ensure_future(self._batch_flow(blocks, pads, job))
         sent.add_done_callback(lambda t: t.cancelled() or t.exception())
@@ -414,6 +422,22 @@ class ProvedConnection:
         values = await p.values
         await asyncio.shield(sent)
         return values
+
+    def _batch_needed(self) -> None:
+        """PAD blocks that records taken and not yet proven need now and nobody proves (a burst's
+        class-128 second blocks, or block 0 past the look-ahead): ``PAD_BATCH`` per proof, at 0.6x the
+        CPU per block of single proofs; fewer than a batch are left to single proofs."""
+        if not self._batching():
+            return
+        waiting = [
+            r
+            for r in self._responses.values()
+            if not r.proven and (r.sent_at is None or r.n in self._unproven) and r.n >= self._low()
+        ]
+        missing = sorted({(r.n, j) for r in waiting for j in range(r.size // 64)} - self._pads.keys())
+        while len(missing) >= PAD_BATCH and self._pad_batch(missing[:PAD_BATCH], needed=True):
+            missing = missing[PAD_BATCH:]
+            self.o.timing("pads_needed_batched", 0.0)
 
     def _pad(self, n: int, j: int, *, needed: bool) -> asyncio.Task:
         p = self._pads.get((n, j))
@@ -508,6 +532,9 @@ class ProvedConnection:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(rec.response), o.async_head_start_s)
             k = rec.size // 64
+            if any((n, j) not in self._pads for j in range(k)):
+                await asyncio.sleep(o.need_coalesce_s)  # a burst's other records are taken meanwhile
+                self._batch_needed()
             blocks = [self._pad(n, j, needed=True) for j in range(k)]
             if self.is_async:
                 self._spawn(self._escalate(rec, [p.job for p in blocks]))
@@ -797,6 +824,7 @@ class ProvingUpstream:
         early_records: int = 4,
         async_head_start_s: float = 0.05,
         async_wait_s: float = 8.0,
+        need_coalesce_s: float = 0.003,
         on_timing: Callable[[str, float], None] | None = None,
     ):
         self.relay, self.proof, self.prover, self.policy = relay, proof, prover, policy
@@ -820,6 +848,9 @@ class ProvingUpstream:
         self.early_records = early_records
         self.async_head_start_s = async_head_start_s
         self.async_wait_s = async_wait_s
+        self.need_coalesce_s = need_coalesce_s
+        """A record with a PAD block nobody proves yet waits this long before asking for it, so that a
+        burst's blocks are proven ``PAD_BATCH`` per proof (:meth:`ProvedConnection._batch_needed`)."""
         """Async mode: a record's proving starts when its answer is in or after this long (its
         deadline is 3 s): the answer is not kept waiting behind the proofs' Python work."""
         """Strict mode: queries that may take a record of a new connection before its CO is accepted

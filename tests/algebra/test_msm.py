@@ -252,3 +252,13 @@ def test_table_window_bits(fast):
     assert table_window_bits(8192) == 13  # Q-64's bases: 20 windows
     assert table_window_bits(0) == 2
     assert all(table_window_bits(n) <= table_window_bits(2 * n) for n in (100, 1000, 10000))
+
+
+def test_window_table_steps(fast):
+    """The step-wise build yields once per window level and ends with the same table."""
+    a, _ = dlog_case(G1, 50, 6, "random")
+    v = G1.api(fast, "mul_generator")(a)
+    steps = list(fast.window_table_steps(v, 9))
+    wt = steps[-1]
+    assert all(s is None for s in steps[:-1]) and len(steps) == wt.nwin
+    assert np.array_equal(wt.table, fast.window_table(v, 9).table)

@@ -294,3 +294,57 @@ def test_a_needed_pad_is_proven_beside_its_query(cert_pair, policy22, token_fram
     assert r.rcode() == dns.rcode.NOERROR
     assert prover.given >= 1
     assert took < 2 * prover.dt - 0.1, took
+
+
+class BatchingStepProver(StepPadProver):
+    """StepPadProver with a batch key: three PAD blocks per proof, taking an assignment the stub made."""
+
+    dt = 0.05
+
+    def __init__(self):
+        super().__init__()
+        self.batches_given = 0
+
+    def pads_job(self, keys, blocks, *, assignment=None):
+        from zkmb.circuits.witness import pads_assignment
+        from zkmb.client_stub.scheduler import blocking_job
+
+        from .test_relay_e2e import Token
+
+        if len(blocks) != 3:
+            return None
+
+        def prove():
+            time.sleep(self.dt)
+            a = pads_assignment(keys, blocks) if assignment is None else assignment
+            self.batches_given += assignment is not None
+            return a, Token("pads3_chacha20", a.public)
+
+        return blocking_job(prove)
+
+
+def test_a_burst_needs_its_pads_in_batches(cert_pair, policy22, token_frames, monkeypatch):  # noqa: F811
+    """A burst of class-128 queries with no look-ahead: the blocks they need now are proven three per
+    proof (pads and blinders fixed by the stub, so the Q proofs start at once), the middlebox checks
+    every block, and every query is answered."""
+    from zkmb.middlebox.flow import Flow
+
+    batches = []
+    real_pads = Flow.pads
+    monkeypatch.setattr(Flow, "pads", lambda self, b, p: batches.append(b) or real_pads(self, b, p))
+    prover = BatchingStepProver()
+    long = "a-long-label-that-pushes-the-query-into-class-128"
+
+    async def body(udp, tcp, mb, up):
+        assert await _until(lambda: any(c.co_accepted.is_set() for c in up.conns))
+        out = await asyncio.gather(*(_udp(udp, f"{long}.h{i}.example.test") for i in range(6)))
+        return out, dict(up.timings)
+
+    with embedded(cert_pair) as res:
+        out, timings = asyncio.run(
+            _stack(cert_pair, res.port, policy22, body, prover=prover, pool_size=1, pad_ahead=0)
+        )
+    assert all(_answered(r) for r in out)
+    assert len(timings.get("q_128", [])) == 6  # every query was class 128: two blocks each
+    assert prover.batches_given >= 2 and len(timings["pads_needed_batched"]) == prover.batches_given
+    assert len(batches) >= 2 and all(len(b) == 3 for b in batches)

@@ -23,6 +23,7 @@ import json
 import mmap
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,13 +205,23 @@ class ProvingKey:
         (a query proof's Poseidon wires and its H evaluations; a whole Q-64 proof ~12% less).  A PAD or
         CO proof's scalars are mostly bits and its H MSM is large: tables do not pay there (measured:
         PAD's A/B/C MSMs 1.5x slower, its H MSM no faster)."""
+        for wt in self.table_steps(part, threads):
+            if wt is not None:
+                return wt
+        raise AssertionError("unreachable: table_steps ends with the table")
+
+    def table_steps(self, part: str, threads: int | None = None) -> Iterator[fast.WindowTable | None]:
+        """:meth:`build_table` one window level per step (None after each level, the table last; the
+        prover sees the table only when it is complete)."""
         if part not in TABLE_PARTS:
             raise InvalidInput(f"no MSM bases named {part!r} (one of {', '.join(TABLE_PARTS)})")
         wt = self.tables.get(part)
         if wt is None:
-            wt = fast.window_table(getattr(self, part), threads=threads)
+            for wt in fast.window_table_steps(getattr(self, part), threads=threads):
+                if wt is None:
+                    yield None
             self.tables[part] = wt
-        return wt
+        yield wt
 
     source_sha256: str | None = field(default=None, compare=False, repr=False)
     """For a key file that is a decompressed cache (:mod:`zkmb.groth16.compact`): the SHA-256 of the

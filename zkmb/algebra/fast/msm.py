@@ -233,8 +233,12 @@ def table_window_bits(n: int, g2: bool = False, workers: int = 1) -> int:
     return min(range(4, MAX_WINDOW + 1), key=cost)
 
 
-def window_table(points: np.ndarray, c: int | None = None, threads: int | None = None) -> WindowTable:
-    """The window table of a (checked) point vector, G1 or G2 by its shape."""
+def window_table_steps(
+    points: np.ndarray, c: int | None = None, threads: int | None = None
+) -> Iterator[WindowTable | None]:
+    """Build the window table of a (checked) point vector (G1 or G2 by its shape) one window level per
+    step (tens of milliseconds on one core for a query key): yields None after each level and the
+    table last, so a scheduler can run other work between levels."""
     g = _G1 if isinstance(points, np.ndarray) and points.ndim == 3 else _G2
     points = g.vec(points)
     n = points.shape[0]
@@ -244,10 +248,20 @@ def window_table(points: np.ndarray, c: int | None = None, threads: int | None =
     nwin = M.num_windows(c)
     table = g.empty(nwin * n)
     table[:n] = points
-    with _num_threads(_thread_count(threads)):
-        for w in range(1, nwin):
+    nt = _thread_count(threads)
+    for w in range(1, nwin):
+        with _num_threads(nt):
             M.window_table_level(table[(w - 1) * n : w * n], c, table[w * n : (w + 1) * n])
-    return WindowTable(g, table, n, c)
+        yield None
+    yield WindowTable(g, table, n, c)
+
+
+def window_table(points: np.ndarray, c: int | None = None, threads: int | None = None) -> WindowTable:
+    """The window table of a (checked) point vector, G1 or G2 by its shape."""
+    for wt in window_table_steps(points, c, threads):
+        if wt is not None:
+            return wt
+    raise AssertionError("unreachable: window_table_steps ends with the table")
 
 
 def msm_table_plain(
@@ -284,6 +298,7 @@ __all__ = [
     "msm_table_plain",
     "plain_scalars",
     "window_table",
+    "window_table_steps",
     "WindowTable",
     "bench_inputs_g1",
     "bench_inputs_g2",
