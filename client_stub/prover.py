@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from zkmb.circuits.witness import ClientKeys, CoAssignment, PadAssignment, co_assignment, pad_assignment
 
 from zkmb.errors import InvalidInput
@@ -181,9 +182,16 @@ class Groth16Prover:
 
     def warm(self) -> None:
         """Compile every circuit now (the channel opening's takes ~10 s): before a handshake starts the
-        middlebox's CO deadline, never after."""
+        middlebox's CO deadline, never after.  With tables, also the table kernels (G1 and G2): compiled
+        on first use they would hold the GIL for seconds in the middle of a query."""
         for name in self.keys:
             self._circuit(name)
+        if self.use_tables:
+            from zkmb.algebra import fast
+
+            for points in (fast.g1_generator(), fast.g2_generator()):
+                wt = fast.window_table(np.repeat(points, 2, axis=0), 4, threads=1)
+                fast.msm_table_plain(wt, fast.plain_scalars(fast.fr_from_ints([2, 1])), threads=1)
 
     def _circuit(self, name: str):
         """What solves ``name``'s witness: the compiled circuit, or for a channel opening a
