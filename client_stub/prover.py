@@ -147,6 +147,35 @@ def _run_inline(gen: JobGen) -> Any:
         return stop.value
 
 
+def warm_kernels(pk, *, tables: bool = True) -> None:
+    """Load (or compile, on a cold cache) the numba kernels of a proof: a tiny circuit's witness, one
+    proof with ``pk`` of a random (unsatisfying, discarded) witness on one thread as the pool runs
+    them, and the table kernels for G1 and G2 (~0.3 s with a warm cache)."""
+    import secrets
+
+    from zkmb.algebra import fast
+    from zkmb.algebra.kernels import numba_threads
+    from zkmb.algebra.params import R
+    from zkmb.groth16.prover import ProofPlan
+    from zkmb.r1cs import Circuit, Public, Secret, compile
+
+    class _Square(Circuit):
+        x = Public()
+        y = Secret()
+
+        def define(self, api):
+            api.assert_equal(api.mul(self.y, self.y), self.x)
+
+    compile(_Square()).solve({"x": 9, "y": 3})
+    w = fast.fr_from_ints([1] + [secrets.randbelow(R) if i % 3 else i % 2 for i in range(1, pk.n_vars)])
+    with numba_threads(1):
+        ProofPlan(pk, w, h_split=2).run()
+        if tables:
+            for points in (fast.g1_generator(), fast.g2_generator()):
+                wt = fast.window_table(np.repeat(points, 2, axis=0), 4)
+                fast.msm_table_plain(wt, fast.plain_scalars(fast.fr_from_ints([2, 1])))
+
+
 class Groth16Prover:
     """Real proofs from proving keys ``{name: ProvingKey}`` (names as in :func:`circuit_names`)."""
 
@@ -182,16 +211,13 @@ class Groth16Prover:
 
     def warm(self) -> None:
         """Compile every circuit now (the channel opening's takes ~10 s): before a handshake starts the
-        middlebox's CO deadline, never after.  With tables, also the table kernels (G1 and G2): compiled
-        on first use they would hold the GIL for seconds in the middle of a query."""
+        middlebox's CO deadline, never after.  Also every numba kernel a proof runs (witness solver,
+        QAP, NTTs, MSMs, tables): on a cold kernel cache (a fresh checkout, or after a kernel changed)
+        they would otherwise compile inside the first proofs, minutes holding the GIL, and the first
+        connection's CO and queries would miss their deadlines."""
         for name in self.keys:
             self._circuit(name)
-        if self.use_tables:
-            from zkmb.algebra import fast
-
-            for points in (fast.g1_generator(), fast.g2_generator()):
-                wt = fast.window_table(np.repeat(points, 2, axis=0), 4, threads=1)
-                fast.msm_table_plain(wt, fast.plain_scalars(fast.fr_from_ints([2, 1])), threads=1)
+        warm_kernels(self.keys[f"q_{self.sizes[0]}"], tables=self.use_tables)
 
     def _circuit(self, name: str):
         """What solves ``name``'s witness: the compiled circuit, or for a channel opening a
