@@ -50,6 +50,11 @@ Q_H_SPLIT = 2
 """Steps of a query proof's H MSM: it runs after everything else, alone, so two steps let two workers
 share it (Q-64 alone through the pool: 114 -> 95 ms, the same CPU; a 10-query burst unchanged)."""
 
+TABLE_MAX_DOMAIN = 1 << 14
+"""Query keys up to this domain get MSM tables (Q-64: 2^13, Q-128: 2^14).  Measured with two threads
+per proof: Q-64 0.89x, Q-128 0.96x, but Q-192 1.07x and Q-320/448 1.11x the time without tables (their
+tables, 100-170 MB, no longer fit the caches)."""
+
 PAD_BATCH = 3
 """Look-ahead PAD blocks proven together (ChaCha20: three blocks fit a 2^16 domain, 0.63x the cost
 per block of single-block proofs; docs/circuits.md)."""
@@ -273,7 +278,7 @@ class Groth16Prover:
         todo = [
             (name, part)
             for name in sorted(self.keys, key=lambda n: (len(n), n))
-            if name.startswith("q_")
+            if name.startswith("q_") and self.keys[name].domain_size <= TABLE_MAX_DOMAIN
             for part in TABLE_PARTS
             if part not in self.keys[name].tables
         ]

@@ -817,7 +817,7 @@ class ProvingUpstream:
         keepalive: bool = True,
         keepalive_horizon_s: float = 600.0,
         assumed_idle_timeout_s: float = 30.0,
-        keepalive_fraction: float = 0.75,
+        keepalive_margin_s: float = 4.0,
         keepalive_min_timeout_s: float = 15.0,
         max_backoff_s: float = 60.0,
         async_budget: float = 0.5,
@@ -839,9 +839,10 @@ class ProvingUpstream:
         self.keepalive, self.keepalive_horizon_s = keepalive, keepalive_horizon_s
         self.idle_timeout_s = assumed_idle_timeout_s
         """The resolver's idle time-out: assumed until measured (connections closed while unused)."""
-        self.keepalive_fraction = keepalive_fraction
+        self.keepalive_margin_s = keepalive_margin_s
         self.keepalive_min_timeout_s = keepalive_min_timeout_s
-        """Keep-alive queries go this fraction of the idle time-out after a connection's last use."""
+        """Keep-alive queries go this long before the idle time-out runs out (at least; more on a machine
+        where records take long to prove: :meth:`keepalive_after`)."""
         self._idle_closes: list[float] = []
         self.max_backoff_s = max_backoff_s
         self.async_budget = async_budget
@@ -988,7 +989,7 @@ class ProvingUpstream:
             self.idle_timeout_s = a
             log.info(
                 "resolver idle time-out measured: %.1f s (keep-alive after %.1f s unused)",
-                *(a, a * self.keepalive_fraction),
+                *(a, self.keepalive_after()),
             )
 
     def _resolver_closes_before_co(self, after: float) -> None:
@@ -1009,7 +1010,17 @@ class ProvingUpstream:
 
     def _active(self) -> bool:
         """The user asked something within the last keep-alive interval."""
-        return self._quiet() < self.idle_timeout_s * self.keepalive_fraction
+        return self._quiet() < self.keepalive_after()
+
+    def keepalive_after(self) -> float:
+        """Seconds a connection may stay unused before the stub's keep-alive query: the resolver's idle
+        time-out less a margin for proving and sending that record, ``keepalive_margin_s`` or ten
+        times the slowest of the last query proofs (a busy machine), never below half the time-out
+        (unbound's 30 s: 26 s on an idle machine, one keep-alive costing ~0.35 core-s)."""
+        q_walls = (v for k, v in self.timings.items() if k.startswith("q_") and k[2:].isdigit())
+        recent = [t for v in q_walls for t in v[-5:]]
+        margin = max(self.keepalive_margin_s, 10 * max(recent, default=0.0))
+        return max(self.idle_timeout_s / 2, self.idle_timeout_s - margin)
 
     def _keepalive_pays(self) -> bool:
         """Keeping a connection alive costs a proved query per interval: worth it (and done) only for
@@ -1075,15 +1086,16 @@ class ProvingUpstream:
             await self._wait_change(0.5)
 
     def _keepalives(self, now: float) -> None:
-        """Send the stub's own query on connections unused for ``keepalive_fraction`` of the resolver's
-        idle time-out: every connection while the user is active, the primary only while quiet."""
+        """Send the stub's own query on connections unused for :meth:`keepalive_after` seconds: every
+        connection while the user is active, the primary only while quiet."""
         if not self._keepalive_pays():
             return
         ready = sorted(
             (c for c in self.conns if c.can_take() and c.co_accepted.is_set()), key=lambda c: c.ident
         )
+        after = self.keepalive_after()
         for c in ready if self._active() else ready[:1]:
-            if c.in_flight == 0 and now - c.last_activity >= self.idle_timeout_s * self.keepalive_fraction:
+            if c.in_flight == 0 and now - c.last_activity >= after:
                 q = self._keepalive_question()
                 if q is None:
                     return

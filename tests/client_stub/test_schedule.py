@@ -348,3 +348,25 @@ def test_a_burst_needs_its_pads_in_batches(cert_pair, policy22, token_frames, mo
     assert len(timings.get("q_128", [])) == 6  # every query was class 128: two blocks each
     assert prover.batches_given >= 2 and len(timings["pads_needed_batched"]) == prover.batches_given
     assert len(batches) >= 2 and all(len(b) == 3 for b in batches)
+
+
+def test_keepalive_margin_follows_proof_times(policy22):  # noqa: F811
+    """A keep-alive goes 4 s before the resolver's idle time-out runs out, earlier when query proofs
+    are slow (ten times the slowest recent one), never before half the time-out; the user counts as
+    active for that long after a query."""
+    from zkmb.client_stub.upstream import ProvingUpstream
+
+    up = ProvingUpstream(("127.0.0.1", 1), ("127.0.0.1", 2), FakeProver(), policy22, server_name="x")
+    assert up.keepalive_after() == 26.0
+    up.timings["q_64"] = [0.1, 0.2]
+    assert up.keepalive_after() == 26.0
+    up.timings["q_128"] = [0.6]
+    assert abs(up.keepalive_after() - 24.0) < 1e-9
+    up.timings["q_64"].append(2.0)
+    assert up.keepalive_after() == 15.0
+    up.timings["q_64"] += [0.1] * 5  # only the last five of each class count
+    assert abs(up.keepalive_after() - 24.0) < 1e-9
+    up.timings["pad"] = [9.0]  # not a query proof
+    assert abs(up.keepalive_after() - 24.0) < 1e-9
+    up._last_user -= 25.0
+    assert not up._active()

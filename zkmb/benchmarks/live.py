@@ -18,7 +18,8 @@ Keys (milliseconds ``_ms``, seconds ``_s``; ``--quick`` shortens the waits and c
 * ``after_idle_ms``: one query after 45 s of silence (strict; unbound closes connections unused for
   30 s: the stub keeps one alive with its own proved queries);
 * ``idle_cpu_s_per_min``: the stub's CPU seconds (user + system, all its threads) per minute over
-  a quiet minute, after its look-ahead proofs settled (keep-alives included);
+  two quiet minutes, after its look-ahead proofs settled (keep-alives included: one every ~26 s, so
+  one minute alone holds two or three of them and swings by a third);
 * ``stub_rss_mb`` / ``stub_peak_rss_mb``: the stub's resident memory (all its processes: it has no
   other) after the runs, and its peak (VmHWM);
 * ``loaded_p50_ms`` / ``loaded_fail``: 10 queries 0.5 s apart while two busy-loop processes at normal
@@ -254,7 +255,7 @@ def run_live(key_dir: Path, policy_file: Path, quick: bool = False) -> dict[str,
     """The measurements of the module docstring (``skipped`` when unbound is not installed)."""
     from ..resolver.daemons import Unbound
 
-    idle_s, quiet_min_s, seq_n = (8.0, 15.0, 4) if quick else (IDLE_S, 60.0, 10)
+    idle_s, quiet_min_s, seq_n = (8.0, 15.0, 4) if quick else (IDLE_S, 120.0, 10)
     burst = 8 if quick else BURST
     names = iter(_names("u", 400))
     out: dict[str, Any] = {**TARGETS, "live_gap_s": GAP_S, "live_idle_s": idle_s}
