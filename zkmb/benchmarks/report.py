@@ -167,8 +167,9 @@ NOTES = {
     "apart; `burst30_*` are 30 distinct names asked at once (strict and async middlebox; `plain_burst30_s` "
     "the same names pipelined straight to unbound over one DoT connection); `async_added_p50_ms` is the "
     "async stub's latency minus the same names' straight DoT latency; `after_idle_ms` one query after 45 s "
-    "of silence; `idle_cpu_s_per_min` the stub process's user+system CPU per minute over two quiet minutes after its "
-    "look-ahead proofs settled (its keep-alive queries included); `stub_rss_mb` its resident memory after "
+    "of silence; `idle_cpu_s_per_min` the stub process's user+system CPU per minute over two quiet "
+    "minutes after its look-ahead proofs settled (its keep-alive queries included); `stub_rss_mb` its "
+    "resident memory after "
     "the runs (`stub_peak_rss_mb` the peak, at start-up while the channel opening compiles); `loaded_*` "
     "10 queries 0.5 s apart while two busy-loop processes at normal priority hold both cores.",
     "keys": "A fresh state directory bootstraps from a local publishing endpoint (a fresh single-party setup "
