@@ -51,9 +51,9 @@ Q_H_SPLIT = 2
 share it (Q-64 alone through the pool: 114 -> 95 ms, the same CPU; a 10-query burst unchanged)."""
 
 TABLE_MAX_DOMAIN = 1 << 14
-"""Query keys up to this domain get MSM tables (Q-64: 2^13, Q-128: 2^14).  Measured with two threads
-per proof: Q-64 0.89x, Q-128 0.96x, but Q-192 1.07x and Q-320/448 1.11x the time without tables (their
-tables, 100-170 MB, no longer fit the caches)."""
+"""Query keys up to this domain get MSM tables (Q-64: 2^13; Q-128, Q-192: 2^14).  One proof through the
+pool, CPU with tables over without (this 2-core Xeon): Q-64 0.87, Q-128 0.90, Q-192 0.93, Q-320 0.96
+(for 147 MB of tables; Q-448 168 MB): the larger the tables, the less they fit the caches."""
 
 PAD_BATCH = 3
 """Look-ahead PAD blocks proven together (ChaCha20: three blocks fit a 2^16 domain, 0.63x the cost
