@@ -174,6 +174,7 @@ class Verifier:
     ):
         self.keys = dict(keys)
         self.roots = roots
+        self._real = check is None
         if check is None:
             from zkmb.groth16.verifier import batch_verify
             from zkmb.groth16.verifier import verify as check
@@ -181,6 +182,23 @@ class Verifier:
             batch_check = batch_check or batch_verify
         self._check = check
         self._batch_check = batch_check
+
+    def warm(self) -> None:
+        """Load (or compile, on a cold kernel cache: minutes) the verification kernels and build each
+        key's IC table now, with a proof that fails: compiled on the first real proof instead, they
+        would hold the GIL past that client's CO deadline (a fresh install with ``--key-check
+        manifest``, or an in-process demo).  A no-op for an injected check (tests)."""
+        if not self._real:
+            return
+        from zkmb.algebra import fast
+
+        fake = Proof(fast.g1_generator()[0], fast.g2_generator()[0], fast.g1_generator()[0])
+        for vk in self.keys.values():
+            public = [0] * vk.n_public
+            self._check(vk, public, fake)
+        if self._batch_check is not None and self.keys:
+            vk = next(iter(self.keys.values()))
+            self._batch_check(vk, [([0] * vk.n_public, fake)] * 2)
 
     def has(self, circuit: str) -> bool:
         """Whether a verifying key for ``circuit`` is loaded."""
@@ -235,7 +253,9 @@ class Verifier:
 
         loaded = load_keys(directory, present, "verifier", against=against)
         release_circuits()  # compiled only to check the digests: ~1.4 GB the middlebox never needs again
-        return cls({protocol_name(name): vk for name, vk in loaded.items()}, roots)
+        verifier = cls({protocol_name(name): vk for name, vk in loaded.items()}, roots)
+        verifier.warm()
+        return verifier
 
     @classmethod
     def from_dir(cls, directory: str | os.PathLike, roots: PolicyRoots) -> Verifier:
