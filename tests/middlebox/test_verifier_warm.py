@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from zkmb.middlebox.verifier import PolicyRoots, Verifier
+
 from zkmb.groth16.prover import prove
 from zkmb.groth16.setup import setup
-from zkmb.middlebox.verifier import PolicyRoots, Verifier
 from zkmb.r1cs import Circuit, Public, Secret, compile
 
 
