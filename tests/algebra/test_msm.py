@@ -225,6 +225,9 @@ def test_msm_table_equals_msm(backend, grp, n, c):
         backend.msm_table_plain(wt, plain[:1], -1)
     with pytest.raises(InvalidInput):
         backend.window_table(v, 1)
+    if is_fast(backend):
+        with pytest.raises(InvalidInput):
+            backend.msm_table_plain(wt, plain.astype(np.int64))
 
 
 @pytest.mark.parametrize("kind", ["random", "small90", "ones", "dups"])

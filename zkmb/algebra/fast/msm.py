@@ -269,8 +269,10 @@ def msm_table_plain(
 ) -> np.ndarray:
     """sum_j [k_j] P_(lo + j) for plain scalar limbs k (as for :func:`msm_plain`), on a window table:
     the same sum as ``msm_plain(wt.points[lo : lo + len(k)], k)``."""
+    if not (isinstance(plain, np.ndarray) and plain.dtype == np.uint64 and plain.ndim == 2):
+        raise InvalidInput("table MSM scalars must be plain limbs (uint64 array (n, 4))")
     m_all = plain.shape[0]
-    if plain.ndim != 2 or plain.shape[1] != 4 or not 0 <= lo <= lo + m_all <= wt.n:
+    if plain.shape[1] != 4 or not 0 <= lo <= lo + m_all <= wt.n:
         raise InvalidInput(f"table MSM: {m_all} scalars at offset {lo} for a table of {wt.n} points")
     plain = np.ascontiguousarray(plain)
     ones, others = M.classify(plain)
