@@ -214,6 +214,8 @@ def test_msm_table_equals_msm(backend, grp, n, c):
     wt = backend.window_table(v, c)
     to_aff = grp.api(backend, "to_affine")
     assert to_aff(backend.msm_table_plain(wt, plain)) == [grp.msm(points, scalars)]
+    stepped = list(backend.window_table_steps(v, c))[-1]  # the step-wise build: the same table
+    assert to_aff(backend.msm_table_plain(stepped, plain)) == [grp.msm(points, scalars)]
     cut = n // 3
     head = backend.msm_table_plain(wt, plain[:cut], 0)
     tail = backend.msm_table_plain(wt, plain[cut:], cut)

@@ -64,6 +64,11 @@ def window_table(points: list, c: int | None = None, threads: int | None = None)
     return WindowTable(points, 13 if c is None else int(c))
 
 
+def window_table_steps(points: list, c: int | None = None, threads: int | None = None):
+    """:func:`window_table` as steps (the reference has no levels to build: it yields the table)."""
+    yield window_table(points, c, threads)
+
+
 def msm_table_plain(wt: WindowTable, plain: list[int], lo: int = 0, threads: int | None = None) -> list:
     """sum_j [k_j] P_(lo + j) over a window table's points (as :func:`msm_plain` on that slice)."""
     if not 0 <= lo <= lo + len(plain) <= wt.n:
@@ -71,4 +76,13 @@ def msm_table_plain(wt: WindowTable, plain: list[int], lo: int = 0, threads: int
     return msm_plain(wt.points[lo : lo + len(plain)], plain, threads)
 
 
-__all__ = ["msm_g1", "msm_g2", "msm_plain", "msm_table_plain", "plain_scalars", "window_table", "WindowTable"]
+__all__ = [
+    "msm_g1",
+    "msm_g2",
+    "msm_plain",
+    "msm_table_plain",
+    "plain_scalars",
+    "window_table",
+    "window_table_steps",
+    "WindowTable",
+]
