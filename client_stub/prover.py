@@ -174,7 +174,7 @@ def warm_kernels(pk, *, tables: bool = True) -> None:
     compile(_Square()).solve({"x": 9, "y": 3})
     w = fast.fr_from_ints([1] + [secrets.randbelow(R) if i % 3 else i % 2 for i in range(1, pk.n_vars)])
     with numba_threads(1):
-        ProofPlan(pk, w, h_split=2).run()
+        ProofPlan(pk, w, h_split=Q_H_SPLIT).run()
         if tables:
             for points in (fast.g1_generator(), fast.g2_generator()):
                 wt = fast.window_table(np.repeat(points, 2, axis=0), 4)

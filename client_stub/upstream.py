@@ -432,7 +432,7 @@ class ProvedConnection:
         waiting = [
             r
             for r in self._responses.values()
-            if not r.proven and (r.sent_at is None or r.n in self._unproven) and r.n >= self._low()
+            if not r.proven and (r.sent_at is None or r.n in self._unproven)
         ]
         missing = sorted({(r.n, j) for r in waiting for j in range(r.size // 64)} - self._pads.keys())
         while len(missing) >= PAD_BATCH and self._pad_batch(missing[:PAD_BATCH], needed=True):

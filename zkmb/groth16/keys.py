@@ -205,10 +205,16 @@ class ProvingKey:
         (a query proof's Poseidon wires and its H evaluations; a whole Q-64 proof ~12% less).  A PAD or
         CO proof's scalars are mostly bits and its H MSM is large: tables do not pay there (measured:
         PAD's A/B/C MSMs 1.5x slower, its H MSM no faster)."""
-        for wt in self.table_steps(part, threads):
-            if wt is not None:
-                return wt
-        raise AssertionError("unreachable: table_steps ends with the table")
+        *_, wt = self.table_steps(part, threads)
+        return wt
+
+    def msm(self, part: str, plain: np.ndarray, lo: int = 0) -> np.ndarray:
+        """sum_j [plain_j] of the MSM bases ``part`` from row ``lo`` on (plain scalar limbs, e.g. a chunk
+        of a proof's): on the window table where one is built, the key's points otherwise."""
+        wt = self.tables.get(part)
+        if wt is not None:  # the same sum, and no page of the key file is read
+            return fast.msm_table_plain(wt, plain, lo)
+        return fast.msm_plain(getattr(self, part)[lo : lo + plain.shape[0]], plain)
 
     def table_steps(self, part: str, threads: int | None = None) -> Iterator[fast.WindowTable | None]:
         """:meth:`build_table` one window level per step (None after each level, the table last; the

@@ -114,11 +114,7 @@ class ProofPlan:
             scalars = self._h_plain[lo:hi]
         else:
             scalars = self._plain[offset + lo : offset + hi]
-        table = self.pk.tables.get(part)
-        if table is not None:  # the same sum on the window table (no page of the key file is read)
-            self._parts[part].append(fast.msm_table_plain(table, scalars, lo))
-        else:
-            self._parts[part].append(fast.msm_plain(points[lo:hi], scalars))
+        self._parts[part].append(self.pk.msm(part, scalars, lo))
         if self.release is not None:
             self.release(points[lo:hi])
 

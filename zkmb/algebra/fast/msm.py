@@ -65,14 +65,29 @@ def _num_threads(n: int) -> Iterator[None]:
 SERIAL_BELOW = 1024
 
 
+def _split(plain: np.ndarray, n_points: int, threads: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(indices with scalar 1, indices with another nonzero scalar, threads to use) for contiguous plain
+    scalar limbs of an MSM over n_points points."""
+    ones, others = M.classify(plain)
+    nt = _thread_count(threads)
+    if n_points < SERIAL_BELOW:  # waking worker threads costs more than small MSMs take
+        nt = 1
+    return ones, others, nt
+
+
+def _nworkers(nt: int, nwin: int, m: int, n_ones: int) -> int:
+    """Workers of one MSM call: one per window (at most nt) when m scalars need windows; for scalar-1
+    points alone, nt from 4096 points on."""
+    if m:
+        return min(nt, nwin)
+    return nt if n_ones >= 4096 else 1
+
+
 def _run(g: _Group, points: np.ndarray, plain: np.ndarray, ones: np.ndarray, others: np.ndarray, nt: int):
     m = others.shape[0]
     c = window_bits(m, g2=g is _G2)
     nwin = M.num_windows(c) if m else 0
-    if m:
-        nworkers = min(nt, nwin)
-    else:
-        nworkers = nt if ones.shape[0] >= 4096 else 1
+    nworkers = _nworkers(nt, nwin, m, ones.shape[0])
     digits = np.empty((nwin, m), dtype=np.int32)
     parts = g.empty(nwin + nworkers, 3)
     out = g.empty(1)
@@ -93,11 +108,7 @@ def _msm(g: _Group, points: object, scalars: object, threads: int | None) -> np.
     plain = fr_from_mont_limbs(np.ascontiguousarray(scalars))
     if (plain[:, 3] >> np.uint64(62)).any():  # the digit recoding needs k < 2^254; canonical Fr is < r
         raise InvalidInput("MSM scalar not a canonical Fr element")
-    ones, others = M.classify(plain)
-    nt = _thread_count(threads)
-    if points.shape[0] < SERIAL_BELOW:  # waking worker threads costs more than small MSMs take
-        nt = 1
-    return _run(g, points, plain, ones, others, nt)
+    return _run(g, points, plain, *_split(plain, points.shape[0], threads))
 
 
 def plain_scalars(scalars: FieldVec) -> np.ndarray:
@@ -119,11 +130,7 @@ def msm_plain(points: np.ndarray, plain: np.ndarray, threads: int | None = None)
     if plain.shape != (points.shape[0], 4):
         raise InvalidInput(f"MSM length mismatch: {points.shape[0]} points, scalars {plain.shape}")
     plain = np.ascontiguousarray(plain)
-    ones, others = M.classify(plain)
-    nt = _thread_count(threads)
-    if points.shape[0] < SERIAL_BELOW:
-        nt = 1
-    return _run(g, points, plain, ones, others, nt)
+    return _run(g, points, plain, *_split(plain, points.shape[0], threads))
 
 
 def msm_g1(points: G1Vec, scalars: FieldVec, threads: int | None = None) -> G1Vec:
@@ -258,10 +265,8 @@ def window_table_steps(
 
 def window_table(points: np.ndarray, c: int | None = None, threads: int | None = None) -> WindowTable:
     """The window table of a (checked) point vector, G1 or G2 by its shape."""
-    for wt in window_table_steps(points, c, threads):
-        if wt is not None:
-            return wt
-    raise AssertionError("unreachable: window_table_steps ends with the table")
+    *_, wt = window_table_steps(points, c, threads)
+    return wt
 
 
 def msm_table_plain(
@@ -275,13 +280,10 @@ def msm_table_plain(
     if plain.shape[1] != 4 or not 0 <= lo <= lo + m_all <= wt.n:
         raise InvalidInput(f"table MSM: {m_all} scalars at offset {lo} for a table of {wt.n} points")
     plain = np.ascontiguousarray(plain)
-    ones, others = M.classify(plain)
-    nt = _thread_count(threads)
-    if m_all < SERIAL_BELOW:
-        nt = 1
+    ones, others, nt = _split(plain, m_all, threads)
     c, nwin = wt.c, wt.nwin
     m = others.shape[0]
-    nworkers = max(1, min(nt, nwin)) if m else (nt if ones.shape[0] >= 4096 else 1)
+    nworkers = _nworkers(nt, nwin, m, ones.shape[0])
     digits = np.empty((nwin if m else 0, m), dtype=np.int32)
     parts = wt.g.empty(2 * nworkers, 3)
     out = wt.g.empty(1)

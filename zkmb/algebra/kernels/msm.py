@@ -157,6 +157,20 @@ def _sum_selected(points, sel, lo, hi, buf_a, buf_b, pre, counts, offsets):
     return jac_from_aff(aff_load(res, 0))
 
 
+@njit(**_jit)
+def _scratch(points, cap, K):
+    """A worker's buffers: two point buffers of cap points (the group of ``points``), the batch
+    inversion's prefix products, and the counts, offsets and cursors of K buckets."""
+    return (
+        p_alloc(points, cap, 2),
+        p_alloc(points, cap, 2),
+        np.empty((cap // 2 + 1, 4), dtype=np.uint64),
+        np.empty(K, dtype=np.int64),
+        np.empty(K, dtype=np.int64),
+        np.empty(K, dtype=np.int64),
+    )
+
+
 @njit(parallel=True, **_jit)
 def msm_run(points, sel_other, digits, c, sel_one, nworkers, out_jac):
     """Worker t writes the Jacobian sums of windows t, t + nworkers, ... to out_jac[w] and the sum of its
@@ -168,13 +182,7 @@ def msm_run(points, sel_other, digits, c, sel_one, nworkers, out_jac):
     for t in prange(nworkers):
         lo = m1 * t // nworkers
         hi = m1 * (t + 1) // nworkers
-        cap = max(m, hi - lo, 1)
-        buf_a = p_alloc(points, cap, 2)
-        buf_b = p_alloc(points, cap, 2)
-        pre = np.empty((cap // 2 + 1, 4), dtype=np.uint64)
-        counts = np.empty(K, dtype=np.int64)
-        offsets = np.empty(K, dtype=np.int64)
-        cursor = np.empty(K, dtype=np.int64)
+        buf_a, buf_b, pre, counts, offsets, cursor = _scratch(points, max(m, hi - lo, 1), K)
         for w in range(t, nwin, nworkers):
             jac_store(
                 out_jac,
@@ -250,13 +258,7 @@ def msm_table_run(table, n, lo, sel_other, digits, c, sel_one, nworkers, out_jac
         ones = np.empty(hi1 - lo1, dtype=np.int64)
         for j in range(hi1 - lo1):
             ones[j] = lo + sel_one[lo1 + j]
-        cap = max(cnt, hi1 - lo1, 1)
-        buf_a = p_alloc(table, cap, 2)
-        buf_b = p_alloc(table, cap, 2)
-        pre = np.empty((cap // 2 + 1, 4), dtype=np.uint64)
-        counts = np.empty(K, dtype=np.int64)
-        offsets = np.empty(K, dtype=np.int64)
-        cursor = np.empty(K, dtype=np.int64)
+        buf_a, buf_b, pre, counts, offsets, cursor = _scratch(table, max(cnt, hi1 - lo1, 1), K)
         jac_store(out_jac, t, _bucket_window(table, sel, drow, c, buf_a, buf_b, pre, counts, offsets, cursor))
         jac_store(
             out_jac,
