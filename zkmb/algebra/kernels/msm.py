@@ -24,8 +24,8 @@ this pays for mid-size MSMs of mostly full-size scalars (a query proof's), at nw
 Inputs: an affine point array (G1 ``(n, 2, 4)``, G2 ``(n, 2, 2, 4)``, Montgomery, zeros = infinity)
 and plain (non-Montgomery) scalar limbs ``(n, 4)`` below 2^254 (canonical Fr elements qualify).
 
-Memory: each worker holds two point buffers of max(#scalars not in {0, 1}, its scalar-1 chunk) points,
-and the digits take 4 bytes per scalar and window.
+Memory: each worker holds two point buffers of max(#scalars not in {0, 1}, its scalar-1 chunk) points and
+two Fq arrays of half as many elements, and the digits take 4 bytes per scalar and window.
 
 Caution: numba's on-disk cache of this module is keyed on this file only, while the compiled code
 inlines :mod:`.curve`; after editing curve.py, delete this module's cache files (``__pycache__/msm.*``).
@@ -108,7 +108,7 @@ def signed_digits(scalars, sel, c, nwin, out):
 
 
 @njit(**_jit)
-def _bucket_window(points, sel, drow, c, buf_a, buf_b, pre, counts, offsets, cursor):
+def _bucket_window(points, sel, drow, c, buf_a, buf_b, pre, nrms, counts, offsets, cursor):
     """Sum_j drow[j] * points[sel[j]] for one window (Jacobian result)."""
     K = 1 << (c - 1)
     m = sel.shape[0]
@@ -133,7 +133,7 @@ def _bucket_window(points, sel, drow, c, buf_a, buf_b, pre, counts, offsets, cur
         elif d < 0:
             aff_store(buf_a, cursor[-d - 1], aff_neg(aff_load(points, sel[j])))
             cursor[-d - 1] += 1
-    res = tree_reduce(buf_a, buf_b, pre, offsets, counts, K)
+    res = tree_reduce(buf_a, buf_b, pre, nrms, offsets, counts, K)
     running = jac_inf(p_zero(points))
     acc = running
     for g in range(K - 1, -1, -1):
@@ -144,7 +144,7 @@ def _bucket_window(points, sel, drow, c, buf_a, buf_b, pre, counts, offsets, cur
 
 
 @njit(**_jit)
-def _sum_selected(points, sel, lo, hi, buf_a, buf_b, pre, counts, offsets):
+def _sum_selected(points, sel, lo, hi, buf_a, buf_b, pre, nrms, counts, offsets):
     """Jacobian sum of points[sel[lo:hi]] (batch-affine tree)."""
     m = hi - lo
     if m <= 0:
@@ -153,17 +153,18 @@ def _sum_selected(points, sel, lo, hi, buf_a, buf_b, pre, counts, offsets):
         aff_store(buf_a, j, aff_load(points, sel[lo + j]))
     offsets[0] = 0
     counts[0] = m
-    res = tree_reduce(buf_a, buf_b, pre, offsets, counts, 1)
+    res = tree_reduce(buf_a, buf_b, pre, nrms, offsets, counts, 1)
     return jac_from_aff(aff_load(res, 0))
 
 
 @njit(**_jit)
 def _scratch(points, cap, K):
     """A worker's buffers: two point buffers of cap points (the group of ``points``), the batch
-    inversion's prefix products, and the counts, offsets and cursors of K buckets."""
+    inversion's prefix products and norms, and the counts, offsets and cursors of K buckets."""
     return (
         p_alloc(points, cap, 2),
         p_alloc(points, cap, 2),
+        np.empty((cap // 2 + 1, 4), dtype=np.uint64),
         np.empty((cap // 2 + 1, 4), dtype=np.uint64),
         np.empty(K, dtype=np.int64),
         np.empty(K, dtype=np.int64),
@@ -182,15 +183,19 @@ def msm_run(points, sel_other, digits, c, sel_one, nworkers, out_jac):
     for t in prange(nworkers):
         lo = m1 * t // nworkers
         hi = m1 * (t + 1) // nworkers
-        buf_a, buf_b, pre, counts, offsets, cursor = _scratch(points, max(m, hi - lo, 1), K)
+        buf_a, buf_b, pre, nrms, counts, offsets, cursor = _scratch(points, max(m, hi - lo, 1), K)
         for w in range(t, nwin, nworkers):
             jac_store(
                 out_jac,
                 w,
-                _bucket_window(points, sel_other, digits[w], c, buf_a, buf_b, pre, counts, offsets, cursor),
+                _bucket_window(
+                    points, sel_other, digits[w], c, buf_a, buf_b, pre, nrms, counts, offsets, cursor
+                ),
             )
         jac_store(
-            out_jac, nwin + t, _sum_selected(points, sel_one, lo, hi, buf_a, buf_b, pre, counts, offsets)
+            out_jac,
+            nwin + t,
+            _sum_selected(points, sel_one, lo, hi, buf_a, buf_b, pre, nrms, counts, offsets),
         )
 
 
@@ -258,10 +263,12 @@ def msm_table_run(table, n, lo, sel_other, digits, c, sel_one, nworkers, out_jac
         ones = np.empty(hi1 - lo1, dtype=np.int64)
         for j in range(hi1 - lo1):
             ones[j] = lo + sel_one[lo1 + j]
-        buf_a, buf_b, pre, counts, offsets, cursor = _scratch(table, max(cnt, hi1 - lo1, 1), K)
-        jac_store(out_jac, t, _bucket_window(table, sel, drow, c, buf_a, buf_b, pre, counts, offsets, cursor))
+        buf_a, buf_b, pre, nrms, counts, offsets, cursor = _scratch(table, max(cnt, hi1 - lo1, 1), K)
+        jac_store(
+            out_jac, t, _bucket_window(table, sel, drow, c, buf_a, buf_b, pre, nrms, counts, offsets, cursor)
+        )
         jac_store(
             out_jac,
             nworkers + t,
-            _sum_selected(table, ones, 0, hi1 - lo1, buf_a, buf_b, pre, counts, offsets),
+            _sum_selected(table, ones, 0, hi1 - lo1, buf_a, buf_b, pre, nrms, counts, offsets),
         )
