@@ -12,6 +12,7 @@ import time
 import dns.asyncquery
 import dns.message
 import dns.rcode
+import pytest
 from zkmb.circuits.witness import pad_assignment
 
 from ..tls.conftest import embedded
@@ -370,3 +371,64 @@ def test_keepalive_margin_follows_proof_times(policy22):  # noqa: F811
     assert abs(up.keepalive_after() - 24.0) < 1e-9
     up._last_user -= 25.0
     assert not up._active()
+
+
+def _pacing_stub(q_cpu: float, records: list[tuple[int, float]], now: float, workers: int = 2):
+    """A stand-in ProvingUpstream (only what async pacing reads) whose one async connection has the
+    unproven records ``(n, sent_at)``, every PAD proven ahead and its CO accepted long ago."""
+    from types import SimpleNamespace
+
+    from zkmb.client_stub.upstream import ProvingUpstream
+
+    conn = SimpleNamespace(
+        ident=1,
+        closed=False,
+        is_async=True,
+        _unproven={n: SimpleNamespace(sent_at=sent) for n, sent in records},
+        _next_n=max((n for n, _ in records), default=0) + 1,
+        pad_ready=lambda n: True,
+        enforcement=SimpleNamespace(record_deadline_ms=3000),
+    )
+    up = SimpleNamespace(
+        timings={"q_cpu": [q_cpu] * 20},
+        pool=SimpleNamespace(stretch=lambda: 1.0, workers=workers),
+        conns=[conn],
+        _co_at={1: now - 60},
+        async_budget=0.5,
+        _proven=asyncio.Event(),
+    )
+    up._async_backlog_s = lambda new: ProvingUpstream._async_backlog_s(up, new)
+    return up, conn
+
+
+def test_async_pacing_projects_each_records_proof():
+    """Async pacing sends a record when its proof is projected within the budget (1.5 s of the 3 s
+    deadline) and stops only when an earlier record is projected late.  Regression: the rule "oldest
+    unproven record under 40 % of the deadline" refused every record of a burst's second half (each
+    admitted with up to 1.5 s of work ahead of it is 1.2 s old long before its proof is done), so the
+    last ones waited for the whole first half: 2.8 s for 30 names instead of 1.3 s (measured)."""
+    from zkmb.client_stub.upstream import ProvingUpstream, UpstreamError
+
+    now = time.monotonic()
+    # a burst in flight: one record sent 1.25 s ago, 13 sent over the last second; 0.16 s of work each
+    recs = [(1, now - 1.25)] + [(2 + i, now - 1.0 + i * 0.075) for i in range(13)]
+    up, conn = _pacing_stub(0.16, recs, now)
+    need, worst = ProvingUpstream._async_backlog_s(up, conn)
+    assert need == pytest.approx(15 * 0.16 / 2)  # every unproven record and the new one, over two workers
+    # the oldest is done after its own work (1.25 + 0.08 s), the new one after all of it (1.2 s)
+    assert abs(worst - max(1.25 + 0.08, 1.0 - 12 * 0.075 + 14 * 0.08, 1.2)) < 0.01
+    asyncio.run(asyncio.wait_for(ProvingUpstream._async_room(up, conn, time.monotonic() + 1), 0.5))
+
+    # the same with twice the work per record: the new record's proof is projected at 2.4 s
+    up, conn = _pacing_stub(0.32, recs, now)
+    with_more = ProvingUpstream._async_backlog_s(up, conn)[0]
+    assert with_more > 0.5 * 3.0
+    with pytest.raises(UpstreamError, match="behind"):
+        asyncio.run(ProvingUpstream._async_room(up, conn, time.monotonic() + 0.2))
+
+    # a little work left but one record already 2.5 s old (the machine got slower): wait
+    up, conn = _pacing_stub(0.05, [(1, now - 2.5), (2, now - 0.1)], now)
+    need, worst = ProvingUpstream._async_backlog_s(up, conn)
+    assert need < 0.5 * 3.0 and worst > 0.8 * 3.0
+    with pytest.raises(UpstreamError, match="behind"):
+        asyncio.run(ProvingUpstream._async_room(up, conn, time.monotonic() + 0.2))
