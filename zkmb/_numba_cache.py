@@ -82,6 +82,8 @@ def _digest_of(files: list[Path]) -> str:
         h.update(version("numba").encode())
     except Exception:  # noqa: BLE001 - metadata missing in odd installs: the sources still key it
         pass
+    # the compiled MSM code differs with the IFMA switch (kernels/ifma.py picks its reduction at typing time)
+    h.update(b"ZKMB_NO_IFMA=" + os.environ.get("ZKMB_NO_IFMA", "").encode())
     base = Path(__file__).resolve().parent.parent
     for path in files:
         try:

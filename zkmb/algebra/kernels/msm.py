@@ -52,8 +52,8 @@ from .curve import (
     p_alloc,
     p_zero,
     signed_digit,
-    tree_reduce,
 )
+from .ifma import tree_reduce_any
 
 _jit = dict(cache=True, nogil=True)
 SCALAR_BITS = 254  # scalars are below 2^254 (r < 2^254)
@@ -133,7 +133,7 @@ def _bucket_window(points, sel, drow, c, buf_a, buf_b, pre, nrms, counts, offset
         elif d < 0:
             aff_store(buf_a, cursor[-d - 1], aff_neg(aff_load(points, sel[j])))
             cursor[-d - 1] += 1
-    res = tree_reduce(buf_a, buf_b, pre, nrms, offsets, counts, K)
+    res = tree_reduce_any(buf_a, buf_b, pre, nrms, offsets, counts, K)
     running = jac_inf(p_zero(points))
     acc = running
     for g in range(K - 1, -1, -1):
@@ -153,7 +153,7 @@ def _sum_selected(points, sel, lo, hi, buf_a, buf_b, pre, nrms, counts, offsets)
         aff_store(buf_a, j, aff_load(points, sel[lo + j]))
     offsets[0] = 0
     counts[0] = m
-    res = tree_reduce(buf_a, buf_b, pre, nrms, offsets, counts, 1)
+    res = tree_reduce_any(buf_a, buf_b, pre, nrms, offsets, counts, 1)
     return jac_from_aff(aff_load(res, 0))
 
 

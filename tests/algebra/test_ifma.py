@@ -1,0 +1,186 @@
+"""The AVX-512 IFMA kernels (zkmb/algebra/kernels/ifma.py): the 8-lane Montgomery product, sum and
+differences against Python integers, and the G1 and G2 tree reductions against the scalar one and
+py_ecc, special cases included (infinity, P + P, P + (-P), odd and empty groups).  The MSM suite
+(test_msm.py) runs on the IFMA reduction wherever the CPU has it."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from numba import njit
+
+from zkmb.algebra import fast
+from zkmb.algebra.kernels import curve, ifma
+from zkmb.algebra.params import P
+
+from .curve_oracle import G1, G2
+
+pytestmark = pytest.mark.skipif(
+    not ifma._has_feature(), reason="this CPU has no AVX-512 IFMA (the scalar kernels run instead)"
+)
+
+R260 = 1 << 260
+
+
+def to_lanes(values: list[int]) -> np.ndarray:
+    buf = ifma.aligned_buffer(ifma.VEC)
+    for lane, v in enumerate(values):
+        for k in range(ifma.LIMBS):
+            buf[8 * k + lane] = (v >> (52 * k)) & ((1 << 52) - 1)
+    return buf
+
+
+def from_lanes(buf: np.ndarray) -> list[int]:
+    return [sum(int(buf[8 * k + lane]) << (52 * k) for k in range(ifma.LIMBS)) for lane in range(8)]
+
+
+@njit
+def _mul(a, b):
+    out = ifma.aligned_buffer(40)
+    ifma.vmul(out, 0, a, 0, b, 0)
+    return out
+
+
+@njit
+def _sub2(a, b):
+    out = ifma.aligned_buffer(40)
+    ifma.vsub2(out, 0, a, 0, b, 0)
+    return out
+
+
+@njit
+def _add(a, b):
+    out = ifma.aligned_buffer(40)
+    ifma.vadd(out, 0, a, 0, b, 0)
+    return out
+
+
+@njit
+def _sub8(a, b):
+    out = ifma.aligned_buffer(40)
+    ifma.vsub8(out, 0, a, 0, b, 0)
+    return out
+
+
+@njit
+def _sub6(a, b):
+    out = ifma.aligned_buffer(40)
+    ifma.vsub6(out, 0, a, 0, b, 0)
+    return out
+
+
+def test_lane_product_and_difference_match_integers():
+    rng = random.Random(5)
+    edge = [0, 1, P - 1, P, P + 1, 2 * P - 1]
+    for trial in range(40):
+        a = [rng.randrange(2 * P) for _ in range(8)]
+        b = [rng.randrange(2 * P) for _ in range(8)]
+        if trial == 0:
+            a[:6], b[:6] = edge, edge[::-1]
+        got = from_lanes(_mul(to_lanes(a), to_lanes(b)))
+        for x, y, g in zip(a, b, got, strict=True):
+            assert g < 2 * P and g % P == x * y * pow(R260, -1, P) % P
+        big = [rng.randrange(6 * P) for _ in range(8)]  # a product input may be lazily reduced
+        got = from_lanes(_mul(to_lanes(big), to_lanes(a)))
+        assert all(
+            g < 2 * P and g % P == x * y * pow(R260, -1, P) % P for x, y, g in zip(big, a, got, strict=True)
+        )
+        d2 = from_lanes(_sub2(to_lanes(a), to_lanes(b)))
+        assert d2 == [x + 2 * P - y for x, y in zip(a, b, strict=True)]
+        d6 = from_lanes(_sub6(to_lanes(a), to_lanes(big)))
+        assert d6 == [x + 6 * P - y for x, y in zip(a, big, strict=True)]
+        bigger = [rng.randrange(8 * P) for _ in range(8)]
+        assert from_lanes(_sub8(to_lanes(a), to_lanes(bigger))) == [
+            x + 8 * P - y for x, y in zip(a, bigger, strict=True)
+        ]
+        assert from_lanes(_add(to_lanes(a), to_lanes(big))) == [x + y for x, y in zip(a, big, strict=True)]
+
+
+def _groups(rng: random.Random, pts: np.ndarray, sizes: list[int]):
+    counts = np.array(sizes, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    src = pts[[rng.randrange(pts.shape[0]) for _ in range(int(counts.sum()))]].copy()
+    return src, offsets, counts
+
+
+def _reduce_both(src, offsets, counts):
+    n = src.shape[0]
+    pre = np.zeros((n // 2 + 1, 4), dtype=np.uint64)
+    c1, c2 = counts.copy(), counts.copy()
+    r1 = curve.tree_reduce(src.copy(), np.zeros_like(src), pre, pre.copy(), offsets, c1, len(counts))
+    r2 = ifma.tree_reduce_v(src.copy(), np.zeros_like(src), offsets, c2, len(counts))
+    assert (c1 == c2).all() and (c1 <= 1).all()
+    inf = np.zeros(src.shape[1:], np.uint64)
+    sums1 = [r1[offsets[g]] if c1[g] else inf for g in range(len(counts))]
+    sums2 = [r2[offsets[g]] if c2[g] else inf for g in range(len(counts))]
+    return sums1, sums2
+
+
+@pytest.fixture(params=["g1", "g2"])
+def grp(request):
+    """(oracle, random points, to_affine, from_affine) of one group."""
+    if request.param == "g1":
+        return G1, fast.bench_inputs_g1, fast.g1_to_affine, fast.g1_from_affine
+    return G2, fast.bench_inputs_g2, fast.g2_to_affine, fast.g2_from_affine
+
+
+def test_tree_reduction_matches_the_scalar_one_and_py_ecc(grp):
+    oracle, inputs, to_affine, _ = grp
+    rng = random.Random(9)
+    pts, _ = inputs(64, seed=3)
+    sizes = [rng.randrange(0, 40) for _ in range(200)] + [0, 1, 2, 3, 9000]  # one group over a block
+    src, offsets, counts = _groups(rng, pts, sizes)
+    s1, s2 = _reduce_both(src, offsets, counts)
+    assert all((a == b).all() for a, b in zip(s1, s2, strict=True))
+    # a few groups summed by py_ecc
+    for g in [0, 1, 7, len(sizes) - 2]:
+        o, c = int(offsets[g]), int(counts[g])
+        want = None
+        for p in to_affine(src[o : o + c]):
+            want = oracle.add(want, p)
+        assert to_affine(s2[g][None])[0] == want
+
+
+def test_tree_reduction_special_cases(grp):
+    """Infinity, P + P and P + (-P) never reach the lanes; they match py_ecc exactly."""
+    oracle, inputs, to_affine, from_affine = grp
+    pts, _ = inputs(8, seed=4)
+    p, q = pts[0], pts[1]
+    neg_p = from_affine([oracle.neg(to_affine(p[None])[0])])[0]
+    inf = np.zeros(p.shape, dtype=np.uint64)
+    groups = [
+        [p, p],  # doubling
+        [p, neg_p],  # cancels
+        [inf, q],
+        [q, inf],
+        [inf, inf],
+        [p, p, p],  # 2P, then 2P + P
+        [p, neg_p, q, q, p, q, neg_p],
+        [q],
+        [],
+    ]
+    counts = np.array([len(g) for g in groups], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    src = np.array([pt for g in groups for pt in g], dtype=np.uint64).reshape(-1, *p.shape)
+    s1, s2 = _reduce_both(src, offsets, counts)
+    for g, (a, b) in enumerate(zip(s1, s2, strict=True)):
+        want = None
+        for pt in to_affine(np.array(groups[g], dtype=np.uint64).reshape(-1, *p.shape)):
+            want = oracle.add(want, pt)
+        assert to_affine(b[None])[0] == want, g
+        assert (a == b).all(), g
+
+
+def test_a_corrupted_lane_is_caught(grp):
+    """The comparison above can fail: one flipped limb bit in a lane changes the sum."""
+    _, inputs, _, _ = grp
+    rng = random.Random(2)
+    pts, _ = inputs(16, seed=5)
+    src, offsets, counts = _groups(rng, pts, [16])
+    ok = ifma.tree_reduce_v(src.copy(), np.zeros_like(src), offsets, counts.copy(), 1)
+    bad_src = src.copy()
+    bad_src[3, 1].reshape(-1)[0] ^= np.uint64(1 << 7)
+    bad = ifma.tree_reduce_v(bad_src, np.zeros_like(src), offsets, counts.copy(), 1)
+    assert not (ok[0] == bad[0]).all()
