@@ -13,7 +13,7 @@ from numba import njit
 
 from zkmb.algebra import fast
 from zkmb.algebra.kernels import curve, ifma
-from zkmb.algebra.params import P
+from zkmb.algebra.params import P, R
 
 from .curve_oracle import G1, G2
 
@@ -184,3 +184,23 @@ def test_a_corrupted_lane_is_caught(grp):
     bad_src[3, 1].reshape(-1)[0] ^= np.uint64(1 << 7)
     bad = ifma.tree_reduce_v(bad_src, np.zeros_like(src), offsets, counts.copy(), 1)
     assert not (ok[0] == bad[0]).all()
+
+
+@pytest.mark.parametrize("logn", [6, 7, 9, 12])
+def test_ntt_stages_on_lanes_match_the_scalar_ones(logn, monkeypatch):
+    """The NTT's stages from m = 8 on run on lane vectors (kernels/ntt.py::butterflies); forward and
+    inverse transforms equal the scalar kernels' exactly, and a flipped bit changes the result."""
+    rng = random.Random(logn)
+    a = fast.fr_from_ints([rng.randrange(R) for _ in range(1 << logn)])
+    got_f, got_i = a.copy(), a.copy()
+    fast.ntt_inplace(got_f)
+    fast.intt_inplace(got_i)
+    monkeypatch.setattr(ifma, "HAVE_IFMA", False)
+    want_f, want_i = a.copy(), a.copy()
+    fast.ntt_inplace(want_f)
+    fast.intt_inplace(want_i)
+    assert (got_f == want_f).all() and (got_i == want_i).all()
+    b = a.copy()
+    b[5, 0] ^= np.uint64(1)
+    fast.ntt_inplace(b)
+    assert not (b == want_f).all()

@@ -25,11 +25,11 @@ import os
 import llvmlite.binding as llb
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from ..params import P
+from ..params import P, R
 from .curve import (
     _point_ndim,
     aff_load,
@@ -41,7 +41,7 @@ from .curve import (
     tree_reduce,
 )
 from .intrinsics import sbb
-from .mont import FQ_MOD, fq_inv, fq_mul
+from .mont import FQ_MOD, FR_MOD, fq_inv, fq_mul
 
 U64 = np.uint64
 _jit = dict(cache=True, nogil=True)
@@ -51,8 +51,6 @@ LANES = 8
 VEC = LIMBS * LANES
 """uint64 per lane vector."""
 _MASK = (1 << 52) - 1
-_P52 = [(P >> (52 * k)) & _MASK for k in range(LIMBS)]
-_PINV52 = (-pow(P, -1, 1 << 52)) % (1 << 52)
 
 
 def _has_feature() -> bool:
@@ -94,8 +92,11 @@ def _vstore(builder, ptr, limbs) -> None:
         builder.store(limbs[k], builder.gep(ptr, [ir.Constant(_I64, k)]), align=64)
 
 
-def _mont_mul(builder, a: list, b: list) -> list:
-    """a * b / 2^260 mod p, limbs normalised (operand scanning with one reduction step per limb of a)."""
+def _mont_mul(builder, a: list, b: list, mod: int = P) -> list:
+    """a * b / 2^260 mod ``mod`` (p or r), limbs normalised (operand scanning with one reduction step
+    per limb of a)."""
+    m52 = [(mod >> (52 * k)) & _MASK for k in range(LIMBS)]
+    minv = (-pow(mod, -1, 1 << 52)) % (1 << 52)
     lo, hi = _ifma(builder, False), _ifma(builder, True)
     zero = _splat(0)
     s52 = _splat(52)
@@ -104,10 +105,10 @@ def _mont_mul(builder, a: list, b: list) -> list:
         for j in range(LIMBS):
             t[j] = builder.call(lo, [t[j], a[i], b[j]])
             t[j + 1] = builder.call(hi, [t[j + 1], a[i], b[j]])
-        m = builder.call(lo, [zero, t[0], _splat(_PINV52)])  # the low 52 bits of t0 * (-1/p)
+        m = builder.call(lo, [zero, t[0], _splat(minv)])  # the low 52 bits of t0 * (-1/mod)
         for j in range(LIMBS):
-            t[j] = builder.call(lo, [t[j], m, _splat(_P52[j])])
-            t[j + 1] = builder.call(hi, [t[j + 1], m, _splat(_P52[j])])
+            t[j] = builder.call(lo, [t[j], m, _splat(m52[j])])
+            t[j + 1] = builder.call(hi, [t[j + 1], m, _splat(m52[j])])
         t = [builder.add(t[1], builder.lshr(t[0], s52)), *t[2:], zero]  # t0 = 0 mod 2^52: shift
     mask = _splat(_MASK)
     for j in range(LIMBS - 1):
@@ -116,9 +117,9 @@ def _mont_mul(builder, a: list, b: list) -> list:
     return t[:LIMBS]
 
 
-def _sub_kp(builder, a: list, b: list, k: int) -> list:
-    """a + k p - b with limbs normalised (b below k p: the result is positive)."""
-    kp = k * P
+def _sub_kp(builder, a: list, b: list, k: int, mod: int = P) -> list:
+    """a + k mod - b with limbs normalised (b below k mod: the result is positive)."""
+    kp = k * mod
     s52 = _splat(52)
     mask = _splat(_MASK)
     kl = [(kp >> (52 * j)) & _MASK for j in range(LIMBS - 1)] + [kp >> (52 * (LIMBS - 1))]
@@ -225,6 +226,12 @@ def lane_in(buf, off, lane, v):
 @njit(inline="always", **_jit)
 def lane_out(buf, off, lane):
     """The Fq element in lane ``lane`` of the vector at ``off`` (below 2p), fully reduced."""
+    return lane_out_mod(buf, off, lane, FQ_MOD)
+
+
+@njit(inline="always", **_jit)
+def lane_out_mod(buf, off, lane, mod):
+    """The element in lane ``lane`` of the vector at ``off`` (below 2 mod), fully reduced mod ``mod``."""
     l1 = buf[off + 8 + lane]
     l2 = buf[off + 16 + lane]
     l3 = buf[off + 24 + lane]
@@ -232,10 +239,10 @@ def lane_out(buf, off, lane):
     w1 = (l1 >> _S12) | (l2 << _S40)
     w2 = (l2 >> _S24) | (l3 << _S28)
     w3 = (l3 >> _S36) | (buf[off + 32 + lane] << _S16)
-    r0, b = sbb(w0, FQ_MOD[0], U64(0))
-    r1, b = sbb(w1, FQ_MOD[1], b)
-    r2, b = sbb(w2, FQ_MOD[2], b)
-    r3, b = sbb(w3, FQ_MOD[3], b)
+    r0, b = sbb(w0, mod[0], U64(0))
+    r1, b = sbb(w1, mod[1], b)
+    r2, b = sbb(w2, mod[2], b)
+    r3, b = sbb(w3, mod[3], b)
     if b:
         return (w0, w1, w2, w3)
     return (r0, r1, r2, r3)
@@ -510,3 +517,107 @@ def _tree_reduce_any(src, dst, pre, nrms, offsets, counts, nb):
     return lambda src, dst, pre, nrms, offsets, counts, nb: tree_reduce(
         src, dst, pre, nrms, offsets, counts, nb
     )
+
+
+# --------------------------------------------------------------------------- NTT stages over Fr
+
+
+def _cond_sub(builder, v: list, k: int, mod: int) -> list:
+    """v - k mod if that is not negative, else v (limbs normalised)."""
+    km = k * mod
+    s52, mask = _splat(52), _splat(_MASK)
+    kl = [(km >> (52 * j)) & _MASK for j in range(LIMBS - 1)] + [km >> (52 * (LIMBS - 1))]
+    d = [builder.sub(v[j], _splat(kl[j])) for j in range(LIMBS)]
+    for j in range(LIMBS - 1):
+        d[j + 1] = builder.add(d[j + 1], builder.ashr(d[j], s52))
+        d[j] = builder.and_(d[j], mask)
+    neg = builder.icmp_signed("<", d[LIMBS - 1], _splat(0))
+    return [builder.select(neg, v[j], d[j]) for j in range(LIMBS)]
+
+
+def _add_norm(builder, a: list, b: list) -> list:
+    s52, mask = _splat(52), _splat(_MASK)
+    r = [builder.add(a[j], b[j]) for j in range(LIMBS)]
+    for j in range(LIMBS - 1):
+        r[j + 1] = builder.add(r[j + 1], builder.lshr(r[j], s52))
+        r[j] = builder.and_(r[j], mask)
+    return r
+
+
+@intrinsic
+def vmul_r(typingctx, out, io, a, ia, b, ib):
+    """:func:`vmul` over Fr (mod r)."""
+    sig = types.void(out, io, a, ia, b, ib)
+
+    def codegen(context, builder, signature, args):
+        ty = signature.args
+        pa = _vptr(context, builder, ty[2], args[2], args[3])
+        pb = _vptr(context, builder, ty[4], args[4], args[5])
+        r = _mont_mul(builder, _vload(builder, pa), _vload(builder, pb), R)
+        _vstore(builder, _vptr(context, builder, ty[0], args[0], args[1]), r)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def vbutterfly_r(typingctx, x, iu, iv, tw, iw):
+    """(x[iu], x[iv]) <- (u + w v, u - w v) over Fr for eight butterflies (lane vectors, every value
+    below 2r before and after; w = tw[iw:])."""
+    sig = types.void(x, iu, iv, tw, iw)
+
+    def codegen(context, builder, signature, args):
+        ty = signature.args
+        pu = _vptr(context, builder, ty[0], args[0], args[1])
+        pv = _vptr(context, builder, ty[0], args[0], args[2])
+        pw = _vptr(context, builder, ty[3], args[3], args[4])
+        u = _vload(builder, pu)
+        t = _mont_mul(builder, _vload(builder, pv), _vload(builder, pw), R)
+        _vstore(builder, pu, _cond_sub(builder, _add_norm(builder, u, t), 2, R))
+        _vstore(builder, pv, _cond_sub(builder, _sub_kp(builder, u, t, 2, R), 2, R))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_CONSTS_R = np.concatenate([_vec_const(pow(2, 264, R)), _vec_const(pow(2, 256, R))])
+
+
+@njit(parallel=True, **_jit)
+def to_lanes_r(x, out):
+    """out (lane vectors, R' = 2^260 form, below 2r) <- x ((n, 4) Fr, Montgomery R = 2^256), n % 8 == 0."""
+    c = aligned_buffer(2 * VEC)
+    c[:] = _CONSTS_R
+    for v in prange(x.shape[0] // LANES):
+        o = v * VEC
+        for lane in range(LANES):
+            i = v * LANES + lane
+            lane_in(out, o, lane, (x[i, 0], x[i, 1], x[i, 2], x[i, 3]))
+        vmul_r(out, o, out, o, c, 0)
+
+
+@njit(parallel=True, **_jit)
+def from_lanes_r(buf, x):
+    """x ((n, 4) Fr, Montgomery R = 2^256, fully reduced) <- buf (lane vectors below 2r); buf clobbered."""
+    c = aligned_buffer(2 * VEC)
+    c[:] = _CONSTS_R
+    for v in prange(x.shape[0] // LANES):
+        o = v * VEC
+        vmul_r(buf, o, buf, o, c, VEC)
+        for lane in range(LANES):
+            w = lane_out_mod(buf, o, lane, FR_MOD)
+            i = v * LANES + lane
+            x[i, 0], x[i, 1], x[i, 2], x[i, 3] = w[0], w[1], w[2], w[3]
+
+
+@njit(parallel=True, **_jit)
+def stage_lanes_r(buf, twl, s):
+    """The DIT stage of half-width m = 2^s (m >= 8) on lane vectors: butterflies eight at a time,
+    twiddles ``twl`` (lane vectors of the twiddle table, vector k = tw[8k : 8k + 8])."""
+    m = 1 << s
+    nvec = buf.shape[0] // VEC
+    for t in prange(nvec // 2):
+        e = t * LANES
+        j = e & (m - 1)
+        i = ((e >> s) << (s + 1)) + j
+        vbutterfly_r(buf, (i // LANES) * VEC, ((i + m) // LANES) * VEC, twl, ((m + j) // LANES) * VEC)

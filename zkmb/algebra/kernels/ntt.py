@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import ifma
 from .mont import fr_add, fr_mul, fr_sub, load, store
 
 _jit = dict(cache=True, nogil=True)
@@ -137,8 +138,36 @@ def _stage_par(x, tw, s):
         _r2(x, i, m, load(tw, m + j))
 
 
+IFMA_MIN_LOG = 6
+"""From this size on the stages run on AVX-512 IFMA where the CPU has it (:mod:`.ifma`)."""
+_twiddle_lanes: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _lanes_of(tw: np.ndarray, n: int) -> np.ndarray:
+    """The lane vectors of tw[:n] (cached: the twiddle tables live for the whole process)."""
+    key = (tw.__array_interface__["data"][0], n)
+    twl = _twiddle_lanes.get(key)
+    if twl is None:
+        twl = ifma.aligned_buffer(n // ifma.LANES * ifma.VEC)
+        ifma.to_lanes_r(tw[:n], twl)
+        _twiddle_lanes[key] = twl
+    return twl
+
+
 def butterflies(x: np.ndarray, tw: np.ndarray, logn: int) -> None:
-    """Run all ``logn`` DIT stages in place on bit-reversed input ``x`` (natural-order output)."""
+    """Run all ``logn`` DIT stages in place on bit-reversed input ``x`` (natural-order output).
+
+    With IFMA (``logn >= IFMA_MIN_LOG``) the first three stages, which mix elements inside aligned
+    groups of eight, run here and the rest on lane vectors, eight butterflies at a time."""
+    if ifma.HAVE_IFMA and logn >= IFMA_MIN_LOG:
+        _stages_blocks_par(x, tw, 3)
+        buf = ifma.aligned_buffer((x.shape[0] // ifma.LANES) * ifma.VEC)
+        ifma.to_lanes_r(x, buf)
+        twl = _lanes_of(tw, x.shape[0])
+        for s in range(3, logn):
+            ifma.stage_lanes_r(buf, twl, s)
+        ifma.from_lanes_r(buf, x)
+        return
     if logn <= BLOCK_LOG:
         _stages_block(x, tw, 0, logn)
         return
