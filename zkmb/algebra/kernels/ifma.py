@@ -258,8 +258,9 @@ def aligned_buffer(n):
 
 # --------------------------------------------------------------------------- tree reduction
 
-BLOCK_CHUNKS = 512
-"""Chunks of eight pairs per batch inversion (4,096 pairs: 1.2 MB of lane vectors for G1, within L2)."""
+BLOCK_CHUNKS = 256
+"""Chunks of eight pairs per batch inversion: 1,024 pairs, 245 KB of lane vectors for G1 (490 KB for G2),
+within L2 (measured per addition: 512 chunks 79-92 ns, 256: 72-80, 128: 73-78, 64: 76-77)."""
 PER_CHUNK = 12
 """Lane vectors per chunk (G2: x1, y1, x2, y2 of two coordinates each, the denominator's two, its norm
 and the prefix product; G1 uses six)."""
@@ -292,27 +293,18 @@ def _invert_lanes(buf, src_off, t, dst_off):
 
 
 @njit(**_jit)
-def _block_g1(src, dst, idx, k, buf, nch_max):
-    """dst[idx[e, 2]] = src[idx[e, 0]] + src[idx[e, 1]] for e < k, every pair generic (both finite,
-    distinct x): eight pairs per lane vector, one inversion for all."""
+def _block_g1(dst, idx, k, buf, nch_max):
+    """dst[idx[e]] = the sums of the k generic pairs (both finite, distinct x) that
+    :func:`_gather_g1` put in the lanes: eight pairs per lane vector, one inversion for all."""
     S = VEC * nch_max
     X1, Y1, X2, Y2, D, PRE = 0, S, 2 * S, 3 * S, 4 * S, 5 * S
     T = PER_CHUNK * S
     T1, T2, T3, INV = T, T + VEC, T + 2 * VEC, T + 3 * VEC
     CIN, COUT = buf.shape[0] - N_CONSTS * VEC, buf.shape[0] - (N_CONSTS - 1) * VEC
     nch = (k + LANES - 1) // LANES
+    _pad_lanes(buf, k, S, 4)
     for ch in range(nch):
         o = ch * VEC
-        for lane in range(LANES):
-            e = ch * LANES + lane
-            if e >= k:
-                e = ch * LANES  # padding lanes repeat the chunk's first pair (results dropped)
-            p = aff_load(src, idx[e, 0])
-            q = aff_load(src, idx[e, 1])
-            lane_in(buf, X1 + o, lane, p[0])
-            lane_in(buf, Y1 + o, lane, p[1])
-            lane_in(buf, X2 + o, lane, q[0])
-            lane_in(buf, Y2 + o, lane, q[1])
         for v in (X1, Y1, X2, Y2):
             vmul(buf, v + o, buf, v + o, buf, CIN)
         vsub2(buf, D + o, buf, X2 + o, buf, X1 + o)
@@ -341,11 +333,11 @@ def _block_g1(src, dst, idx, k, buf, nch_max):
         for lane in range(LANES):
             e = ch * LANES + lane
             if e < k:
-                aff_store(dst, idx[e, 2], (lane_out(buf, T2, lane), lane_out(buf, T1, lane)))
+                aff_store(dst, idx[e], (lane_out(buf, T2, lane), lane_out(buf, T1, lane)))
 
 
 @njit(**_jit)
-def _block_g2(src, dst, idx, k, buf, nch_max):
+def _block_g2(dst, idx, k, buf, nch_max):
     """:func:`_block_g1` for G2: Fq2 = Fq[u]/(u^2 + 1) coordinates as two lane vectors each, the
     batch inversion on the denominators' norms (1/d = conj(d) / N(d))."""
     S = VEC * nch_max
@@ -366,22 +358,9 @@ def _block_g2(src, dst, idx, k, buf, nch_max):
     CIN, COUT = buf.shape[0] - N_CONSTS * VEC, buf.shape[0] - (N_CONSTS - 1) * VEC
     ZERO = buf.shape[0] - VEC
     nch = (k + LANES - 1) // LANES
+    _pad_lanes(buf, k, S, 8)
     for ch in range(nch):
         o = ch * VEC
-        for lane in range(LANES):
-            e = ch * LANES + lane
-            if e >= k:
-                e = ch * LANES
-            p = aff_load(src, idx[e, 0])
-            q = aff_load(src, idx[e, 1])
-            lane_in(buf, X1a + o, lane, p[0][0])
-            lane_in(buf, X1b + o, lane, p[0][1])
-            lane_in(buf, Y1a + o, lane, p[1][0])
-            lane_in(buf, Y1b + o, lane, p[1][1])
-            lane_in(buf, X2a + o, lane, q[0][0])
-            lane_in(buf, X2b + o, lane, q[0][1])
-            lane_in(buf, Y2a + o, lane, q[1][0])
-            lane_in(buf, Y2b + o, lane, q[1][1])
         for v in (X1a, X1b, Y1a, Y1b, X2a, X2b, Y2a, Y2b):
             vmul(buf, v + o, buf, v + o, buf, CIN)
         vsub2(buf, D0 + o, buf, X2a + o, buf, X1a + o)  # below 4p
@@ -441,7 +420,103 @@ def _block_g2(src, dst, idx, k, buf, nch_max):
             if e < k:
                 x = (lane_out(buf, T2, lane), lane_out(buf, T3, lane))
                 y = (lane_out(buf, T4, lane), lane_out(buf, T5, lane))
-                aff_store(dst, idx[e, 2], (x, y))
+                aff_store(dst, idx[e], (x, y))
+
+
+@njit(inline="always", **_jit)
+def _pad_lanes(buf, k, S, ncoords):
+    """Fill the lanes after the k-th of the last chunk with its first lane (valid pairs: the batch
+    inversion never sees a zero; their results are dropped)."""
+    lane0 = k % LANES
+    if lane0 == 0:
+        return
+    o = (k // LANES) * VEC
+    for r in range(ncoords):
+        for limb in range(LIMBS):
+            base = r * S + o + LANES * limb
+            for lane in range(lane0, LANES):
+                buf[base + lane] = buf[base]
+
+
+@njit(inline="always", **_jit)
+def _x_differ(src, i, j):
+    for c in range(src.shape[2]):
+        if src[i, 0, c] != src[j, 0, c]:
+            return True
+    return False
+
+
+@njit(inline="always", **_jit)
+def _finite(src, i):
+    """Not the point at infinity (all zeros): G1 arrays (n, 2, 4)."""
+    for c in range(src.shape[1]):
+        for d in range(src.shape[2]):
+            if src[i, c, d] != 0:
+                return True
+    return False
+
+
+@njit(inline="always", **_jit)
+def _gather_g1(src, i, j, buf, k, S):
+    """Put the pair (src[i], src[j]) in lane k of the lane vectors if it is generic (both finite,
+    distinct x; True), else leave it to the scalar path (False)."""
+    if not _x_differ(src, i, j) or not _finite(src, i) or not _finite(src, j):
+        return False
+    o = (k // LANES) * VEC
+    lane = k % LANES
+    lane_in(buf, o, lane, (src[i, 0, 0], src[i, 0, 1], src[i, 0, 2], src[i, 0, 3]))
+    lane_in(buf, S + o, lane, (src[i, 1, 0], src[i, 1, 1], src[i, 1, 2], src[i, 1, 3]))
+    lane_in(buf, 2 * S + o, lane, (src[j, 0, 0], src[j, 0, 1], src[j, 0, 2], src[j, 0, 3]))
+    lane_in(buf, 3 * S + o, lane, (src[j, 1, 0], src[j, 1, 1], src[j, 1, 2], src[j, 1, 3]))
+    return True
+
+
+@njit(inline="always", **_jit)
+def _x_differ2(src, i, j):
+    for a in range(2):
+        for c in range(4):
+            if src[i, 0, a, c] != src[j, 0, a, c]:
+                return True
+    return False
+
+
+@njit(inline="always", **_jit)
+def _finite2(src, i):
+    for b in range(2):
+        for a in range(2):
+            for c in range(4):
+                if src[i, b, a, c] != 0:
+                    return True
+    return False
+
+
+@njit(inline="always", **_jit)
+def _gather_g2(src, i, j, buf, k, S):
+    """:func:`_gather_g1` for G2 arrays (n, 2, 2, 4): eight lane vectors (x1, y1, x2, y2 of two
+    coordinates each)."""
+    if not _x_differ2(src, i, j) or not _finite2(src, i) or not _finite2(src, j):
+        return False
+    o = (k // LANES) * VEC
+    lane = k % LANES
+    r = 0
+    for pt in (i, j):
+        for b in range(2):
+            for a in range(2):
+                v = (src[pt, b, a, 0], src[pt, b, a, 1], src[pt, b, a, 2], src[pt, b, a, 3])
+                lane_in(buf, r * S + o, lane, v)
+                r += 1
+    return True
+
+
+def _gather(src, i, j, buf, k, S):
+    raise NotImplementedError("numba only")
+
+
+@overload(_gather, jit_options=_jit)
+def _gather_any(src, i, j, buf, k, S):
+    if _point_ndim(src) == 1:
+        return lambda src, i, j, buf, k, S: _gather_g1(src, i, j, buf, k, S)
+    return lambda src, i, j, buf, k, S: _gather_g2(src, i, j, buf, k, S)
 
 
 def _block(src, dst, idx, k, buf, nch_max):
@@ -451,8 +526,8 @@ def _block(src, dst, idx, k, buf, nch_max):
 @overload(_block, jit_options=_jit)
 def _block_any(src, dst, idx, k, buf, nch_max):
     if _point_ndim(src) == 1:
-        return lambda src, dst, idx, k, buf, nch_max: _block_g1(src, dst, idx, k, buf, nch_max)
-    return lambda src, dst, idx, k, buf, nch_max: _block_g2(src, dst, idx, k, buf, nch_max)
+        return lambda src, dst, idx, k, buf, nch_max: _block_g1(dst, idx, k, buf, nch_max)
+    return lambda src, dst, idx, k, buf, nch_max: _block_g2(dst, idx, k, buf, nch_max)
 
 
 @njit(**_jit)
@@ -467,7 +542,8 @@ def tree_reduce_v(src, dst, offsets, counts, nb):
     cap = nch_max * LANES
     buf = aligned_buffer(VEC * (PER_CHUNK * nch_max + TEMPS + N_CONSTS))
     buf[buf.shape[0] - N_CONSTS * VEC :] = _CONSTS
-    idx = np.empty((cap, 3), dtype=np.int64)
+    idx = np.empty(cap, dtype=np.int64)  # the destination of each pair in the lanes
+    S = VEC * nch_max
     while True:
         npairs = 0
         for g in range(nb):
@@ -483,18 +559,17 @@ def tree_reduce_v(src, dst, offsets, counts, nb):
                 aff_store(dst, o + h, aff_load(src, o + c - 1))
             for t in range(h):
                 i, j = o + 2 * t, o + 2 * t + 1
-                p = aff_load(src, i)
-                q = aff_load(src, j)
-                den, case = pair_den(p, q)
-                if case == 4:
-                    idx[k, 0] = i
-                    idx[k, 1] = j
-                    idx[k, 2] = o + t
+                if _gather(src, i, j, buf, k, S):
+                    idx[k] = o + t
                     k += 1
                     if k == cap:
                         _block(src, dst, idx, k, buf, nch_max)
                         k = 0
-                elif case == 3:  # doubling: rare, one inversion of its own
+                    continue
+                p = aff_load(src, i)
+                q = aff_load(src, j)
+                den, case = pair_den(p, q)
+                if case == 3:  # doubling: rare, one inversion of its own
                     ninv = fq_inv(f_norm(den))
                     aff_store(dst, o + t, pair_finish(p, q, case, f_inv_by_norm(den, ninv)))
                 else:  # infinity involved or P + (-P): the denominator is one
