@@ -188,18 +188,21 @@ def test_a_corrupted_lane_is_caught(grp):
 
 @pytest.mark.parametrize("logn", [6, 7, 9, 12])
 def test_ntt_stages_on_lanes_match_the_scalar_ones(logn, monkeypatch):
-    """The NTT's stages from m = 8 on run on lane vectors (kernels/ntt.py::butterflies); forward and
-    inverse transforms equal the scalar kernels' exactly, and a flipped bit changes the result."""
+    """The NTT's stages run on lane vectors (kernels/ntt.py::butterflies: the first three by lane
+    shuffles); forward, inverse and coset transforms equal the scalar kernels' exactly, and a flipped
+    bit changes the result."""
     rng = random.Random(logn)
     a = fast.fr_from_ints([rng.randrange(R) for _ in range(1 << logn)])
-    got_f, got_i = a.copy(), a.copy()
+    got_f, got_i, got_c = a.copy(), a.copy(), a.copy()
     fast.ntt_inplace(got_f)
-    fast.intt_inplace(got_i)
+    fast.intt_inplace(got_i)  # the 1/n folded into the lanes' output
+    fast.coset_ntt_inplace(got_c, 7)  # the coset powers folded into the lanes' input
     monkeypatch.setattr(ifma, "HAVE_IFMA", False)
-    want_f, want_i = a.copy(), a.copy()
+    want_f, want_i, want_c = a.copy(), a.copy(), a.copy()
     fast.ntt_inplace(want_f)
     fast.intt_inplace(want_i)
-    assert (got_f == want_f).all() and (got_i == want_i).all()
+    fast.coset_ntt_inplace(want_c, 7)
+    assert (got_f == want_f).all() and (got_i == want_i).all() and (got_c == want_c).all()
     b = a.copy()
     b[5, 0] ^= np.uint64(1)
     fast.ntt_inplace(b)

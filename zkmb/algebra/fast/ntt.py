@@ -87,6 +87,7 @@ def clear_caches() -> None:
     with _lock:
         _twiddles = np.empty((0, 4), dtype=np.uint64)
     _coset_table.cache_clear()
+    _coset_lanes.cache_clear()
 
 
 def _size(a: FieldVec, writeable: bool = False) -> int:
@@ -126,18 +127,39 @@ def ntt_inplace(a: FieldVec) -> None:
         _forward_inplace(a, logn)
 
 
+def _lanes() -> bool:
+    return K.ifma.HAVE_IFMA
+
+
 def intt_inplace(a: FieldVec) -> None:
     """a <- intt(a)."""
     logn = _size(a, writeable=True)
     with _threads(logn):
+        if _lanes() and logn >= K.IFMA_MIN_LOG:  # the 1/n folds into the conversion from the lanes
+            K.reverse_tail_inplace(a)
+            K.bitrev_inplace(a, logn)
+            K.butterflies(a, twiddles(logn), logn, out_scale=pow(1 << logn, -1, R))
+            return
         _inverse_unscaled_inplace(a, logn)
         K.scale_inplace(a, _mont(pow(1 << logn, -1, R)))
+
+
+@lru_cache(maxsize=8)
+def _coset_lanes(shift: int, logn: int) -> np.ndarray:
+    """The coset powers s^i in the order the stages see them (bit-reversed), as lane multipliers."""
+    t = _coset_table(shift, logn, False).copy()
+    K.bitrev_inplace(t, logn)
+    return K.lane_table(t)
 
 
 def coset_ntt_inplace(a: FieldVec, shift: int) -> None:
     """a <- coset_ntt(a, shift); shift is reduced mod r and must be non-zero."""
     logn = _size(a, writeable=True)
     with _threads(logn):
+        if _lanes() and logn >= K.IFMA_MIN_LOG:  # the powers fold into the conversion to the lanes
+            K.bitrev_inplace(a, logn)
+            K.butterflies(a, twiddles(logn), logn, in_mul=_coset_lanes(coset_shift(shift), logn))
+            return
         mont.fr_vec_mul(a, _coset_table(coset_shift(shift), logn, False), a)
         _forward_inplace(a, logn)
 

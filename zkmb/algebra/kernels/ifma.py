@@ -259,8 +259,9 @@ def aligned_buffer(n):
 # --------------------------------------------------------------------------- tree reduction
 
 BLOCK_CHUNKS = 256
-"""Chunks of eight pairs per batch inversion: 1,024 pairs, 245 KB of lane vectors for G1 (490 KB for G2),
-within L2 (measured per addition: 512 chunks 79-92 ns, 256: 72-80, 128: 73-78, 64: 76-77)."""
+"""Chunks of eight pairs per batch inversion: 2,048 pairs, 490 KB of lane vectors for G1 (980 KB for
+G2), within L2.  Measured per G1 addition (one layer of 2^14 random points): 512 chunks 79-92 ns,
+256: 72-80, 128: 73-78, 64: 76-77; inside the MSMs of a Q-64 or PAD-3 proof 256 and 512 are equal."""
 PER_CHUNK = 12
 """Lane vectors per chunk (G2: x1, y1, x2, y2 of two coordinates each, the denominator's two, its norm
 and the prefix product; G1 uses six)."""
@@ -655,34 +656,91 @@ def vbutterfly_r(typingctx, x, iu, iv, tw, iw):
     return sig, codegen
 
 
-_CONSTS_R = np.concatenate([_vec_const(pow(2, 264, R)), _vec_const(pow(2, 256, R))])
+def lanes_const_r(x: int) -> np.ndarray:
+    """One lane vector holding the Fr integer x in every lane (64-byte aligned)."""
+    out = aligned_buffer(VEC)
+    out[:] = _vec_const(x % R)
+    return out
+
+
+CIN_R = 2**264
+"""A product with this (mod r) takes a value from Montgomery R = 2^256 to R' = 2^260."""
+COUT_R = 2**256
+"""A product with this (mod r) takes a value from R' back to R."""
 
 
 @njit(parallel=True, **_jit)
-def to_lanes_r(x, out):
-    """out (lane vectors, R' = 2^260 form, below 2r) <- x ((n, 4) Fr, Montgomery R = 2^256), n % 8 == 0."""
-    c = aligned_buffer(2 * VEC)
-    c[:] = _CONSTS_R
+def to_lanes_r(x, out, mul):
+    """out (lane vectors, R' form, below 2r) <- x ((n, 4) Fr, Montgomery R = 2^256) times ``mul``: one lane
+    vector for all (``lanes_const_r(CIN_R)``: x itself), or one per vector of x (a table in R' form
+    times 2^4, e.g. made by this function with ``lanes_const_r(2**268)``); n % 8 == 0."""
+    per = mul.shape[0] > VEC
     for v in prange(x.shape[0] // LANES):
         o = v * VEC
         for lane in range(LANES):
             i = v * LANES + lane
             lane_in(out, o, lane, (x[i, 0], x[i, 1], x[i, 2], x[i, 3]))
-        vmul_r(out, o, out, o, c, 0)
+        vmul_r(out, o, out, o, mul, o if per else 0)
 
 
 @njit(parallel=True, **_jit)
-def from_lanes_r(buf, x):
-    """x ((n, 4) Fr, Montgomery R = 2^256, fully reduced) <- buf (lane vectors below 2r); buf clobbered."""
-    c = aligned_buffer(2 * VEC)
-    c[:] = _CONSTS_R
+def from_lanes_r(buf, x, mul):
+    """x ((n, 4) Fr, Montgomery R = 2^256, fully reduced) <- buf (lane vectors below 2r) times the lane
+    vector ``mul`` (``lanes_const_r(COUT_R)``: buf itself; ``COUT_R / n``: scaled by 1/n); buf clobbered."""
     for v in prange(x.shape[0] // LANES):
         o = v * VEC
-        vmul_r(buf, o, buf, o, c, VEC)
+        vmul_r(buf, o, buf, o, mul, 0)
         for lane in range(LANES):
             w = lane_out_mod(buf, o, lane, FR_MOD)
             i = v * LANES + lane
             x[i, 0], x[i, 1], x[i, 2], x[i, 3] = w[0], w[1], w[2], w[3]
+
+
+def _shuffle(builder, v: list, idx: list[int]) -> list:
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [ir.Constant(ir.IntType(32), i) for i in idx])
+    return [builder.shuffle_vector(x, x, mask) for x in v]
+
+
+def _lane_stage(builder, x: list, ia: list[int], ib: list[int], w, top: list[int]) -> list:
+    """One DIT stage inside the vector: lanes ia[l] and ib[l] are butterfly partners, w the twiddles
+    (None: all one), ``top[l]`` whether lane l takes the sum (else the difference)."""
+    a = _shuffle(builder, x, ia)
+    b = _shuffle(builder, x, ib)
+    t = b if w is None else _mont_mul(builder, b, w, R)
+    plus = _cond_sub(builder, _add_norm(builder, a, t), 2, R)
+    minus = _cond_sub(builder, _sub_kp(builder, a, t, 2, R), 2, R)
+    sel = ir.Constant(ir.VectorType(ir.IntType(1), LANES), [ir.Constant(ir.IntType(1), f) for f in top])
+    return [builder.select(sel, plus[k], minus[k]) for k in range(LIMBS)]
+
+
+@intrinsic
+def vfirst3_r(typingctx, x, ix, w, iw):
+    """The DIT stages of half-width 1, 2 and 4 on the eight elements of one lane vector (bit-reversed
+    input order); w[iw:] holds two lane vectors: the twiddles of stage 2 (1, w4, 1, w4, ...) and of
+    stage 4 (1, w8, w8^2, w8^3, twice), R' form."""
+    sig = types.void(x, ix, w, iw)
+
+    def codegen(context, builder, signature, args):
+        ty = signature.args
+        px = _vptr(context, builder, ty[0], args[0], args[1])
+        pw = _vptr(context, builder, ty[2], args[2], args[3])
+        v = _vload(builder, px)
+        w2 = _vload(builder, pw)
+        w4 = [builder.load(builder.gep(pw, [ir.Constant(_I64, LIMBS + k)]), align=64) for k in range(LIMBS)]
+        v = _lane_stage(builder, v, [0, 0, 2, 2, 4, 4, 6, 6], [1, 1, 3, 3, 5, 5, 7, 7], None, [1, 0] * 4)
+        v = _lane_stage(builder, v, [0, 1, 0, 1, 4, 5, 4, 5], [2, 3, 2, 3, 6, 7, 6, 7], w2, [1, 1, 0, 0] * 2)
+        v = _lane_stage(builder, v, [0, 1, 2, 3] * 2, [4, 5, 6, 7] * 2, w4, [1] * 4 + [0] * 4)
+        _vstore(builder, px, v)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(parallel=True, **_jit)
+def first3_lanes_r(buf, w):
+    """:func:`vfirst3_r` on every lane vector of buf."""
+    for v in prange(buf.shape[0] // VEC):
+        vfirst3_r(buf, v * VEC, w, 0)
 
 
 @njit(parallel=True, **_jit)

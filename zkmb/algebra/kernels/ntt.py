@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..params import R
 from . import ifma
 from .mont import fr_add, fr_mul, fr_sub, load, store
 
@@ -140,34 +141,68 @@ def _stage_par(x, tw, s):
 
 IFMA_MIN_LOG = 6
 """From this size on the stages run on AVX-512 IFMA where the CPU has it (:mod:`.ifma`)."""
-_twiddle_lanes: dict[tuple[int, int], np.ndarray] = {}
+_lane_tables: dict[tuple, np.ndarray] = {}
 
 
 def _lanes_of(tw: np.ndarray, n: int) -> np.ndarray:
     """The lane vectors of tw[:n] (cached: the twiddle tables live for the whole process)."""
-    key = (tw.__array_interface__["data"][0], n)
-    twl = _twiddle_lanes.get(key)
+    key = ("tw", tw.__array_interface__["data"][0], n)
+    twl = _lane_tables.get(key)
     if twl is None:
         twl = ifma.aligned_buffer(n // ifma.LANES * ifma.VEC)
-        ifma.to_lanes_r(tw[:n], twl)
-        _twiddle_lanes[key] = twl
+        ifma.to_lanes_r(tw[:n], twl, _const(ifma.CIN_R))
+        _lane_tables[key] = twl
     return twl
 
 
-def butterflies(x: np.ndarray, tw: np.ndarray, logn: int) -> None:
+def _const(x: int) -> np.ndarray:
+    key = ("const", x % R)
+    c = _lane_tables.get(key)
+    if c is None:
+        c = _lane_tables[key] = ifma.lanes_const_r(x)
+    return c
+
+
+def _first3(tw: np.ndarray) -> np.ndarray:
+    """The twiddles of stages 2 and 4 as :func:`.ifma.vfirst3_r` takes them (from tw[2:8])."""
+    key = ("first3", tw.__array_interface__["data"][0])
+    w = _lane_tables.get(key)
+    if w is None:
+        t = np.concatenate([tw[[2, 3] * 4], tw[[4, 5, 6, 7] * 2]])
+        w = ifma.aligned_buffer(2 * ifma.VEC)
+        ifma.to_lanes_r(t, w, _const(ifma.CIN_R))
+        _lane_tables[key] = w
+    return w
+
+
+def lane_table(table: np.ndarray) -> np.ndarray:
+    """A per-element multiplier for :func:`butterflies` (``in_mul``) from an (n, 4) Montgomery table in the
+    order the stages see the elements (bit-reversed)."""
+    out = ifma.aligned_buffer(table.shape[0] // ifma.LANES * ifma.VEC)
+    ifma.to_lanes_r(table, out, _const(2**268))
+    return out
+
+
+def butterflies(
+    x: np.ndarray, tw: np.ndarray, logn: int, in_mul: np.ndarray | None = None, out_scale: int = 1
+) -> None:
     """Run all ``logn`` DIT stages in place on bit-reversed input ``x`` (natural-order output).
 
-    With IFMA (``logn >= IFMA_MIN_LOG``) the first three stages, which mix elements inside aligned
-    groups of eight, run here and the rest on lane vectors, eight butterflies at a time."""
+    With IFMA (``logn >= IFMA_MIN_LOG``) the stages run on lane vectors, eight butterflies at a time
+    (the first three inside each vector, by lane shuffles); ``in_mul`` (a :func:`lane_table`) multiplies
+    the input element-wise and ``out_scale`` (an Fr integer) the output, at no cost (they fold into the
+    conversions to and from the lanes).  Without IFMA only the defaults are allowed."""
     if ifma.HAVE_IFMA and logn >= IFMA_MIN_LOG:
-        _stages_blocks_par(x, tw, 3)
         buf = ifma.aligned_buffer((x.shape[0] // ifma.LANES) * ifma.VEC)
-        ifma.to_lanes_r(x, buf)
+        ifma.to_lanes_r(x, buf, _const(ifma.CIN_R) if in_mul is None else in_mul)
+        ifma.first3_lanes_r(buf, _first3(tw))
         twl = _lanes_of(tw, x.shape[0])
         for s in range(3, logn):
             ifma.stage_lanes_r(buf, twl, s)
-        ifma.from_lanes_r(buf, x)
+        ifma.from_lanes_r(buf, x, _const(ifma.COUT_R * out_scale))
         return
+    if in_mul is not None or out_scale != 1:
+        raise ValueError("butterflies: in_mul and out_scale need the IFMA path")
     if logn <= BLOCK_LOG:
         _stages_block(x, tw, 0, logn)
         return
