@@ -207,3 +207,29 @@ def test_ntt_stages_on_lanes_match_the_scalar_ones(logn, monkeypatch):
     b[5, 0] ^= np.uint64(1)
     fast.ntt_inplace(b)
     assert not (b == want_f).all()
+
+
+@pytest.mark.parametrize("kind", ["random", "dups", "smallints", "buckets"])
+@pytest.mark.parametrize("c", [11, 13])
+def test_segmented_bucket_reduction(grp, kind, c):
+    """Window widths from 11 on reduce their buckets as 128 segments advancing by batch-affine steps
+    (kernels/msm.py::_weighted_sum_segments): table MSMs against the discrete logs, with repeated
+    points (P + P, P + (-P) between running sums), small scalars (most buckets empty) and scalars
+    that hit the first and last bucket of every segment."""
+    from .test_msm import dlog_case
+
+    oracle, _, _, _ = grp
+    n = 300 if oracle is G1 else 120
+    if kind == "buckets":
+        rng = random.Random(c)
+        a = [rng.randrange(R) for _ in range(n)]
+        w = (1 << (c - 1)) // 128
+        k = [(s * w + rng.choice([1, w])) for s in range(128)] * 3
+        k = k[:n]
+    else:
+        a, k = dlog_case(oracle, n, 9, kind)
+    v = oracle.api(fast, "mul_generator")(a)
+    wt = fast.window_table(v, c)
+    out = fast.msm_table_plain(wt, fast.plain_scalars(fast.fr_from_ints(k)))
+    to_aff = oracle.api(fast, "to_affine")
+    assert to_aff(out) == [oracle.gen_mul(sum(x * y for x, y in zip(a, k, strict=True)))]

@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from .curve import (
+    aff_inf,
     aff_load,
     aff_neg,
     aff_store,
@@ -53,7 +54,7 @@ from .curve import (
     p_zero,
     signed_digit,
 )
-from .ifma import tree_reduce_any
+from .ifma import HAVE_IFMA, tree_reduce_any, tree_reduce_v
 
 _jit = dict(cache=True, nogil=True)
 SCALAR_BITS = 254  # scalars are below 2^254 (r < 2^254)
@@ -134,6 +135,8 @@ def _bucket_window(points, sel, drow, c, buf_a, buf_b, pre, nrms, counts, offset
             aff_store(buf_a, cursor[-d - 1], aff_neg(aff_load(points, sel[j])))
             cursor[-d - 1] += 1
     res = tree_reduce_any(buf_a, buf_b, pre, nrms, offsets, counts, K)
+    if HAVE_IFMA and K >= SEGMENTS * 8:
+        return _weighted_sum_segments(res, counts, offsets, K)
     running = jac_inf(p_zero(points))
     acc = running
     for g in range(K - 1, -1, -1):
@@ -141,6 +144,60 @@ def _bucket_window(points, sel, drow, c, buf_a, buf_b, pre, nrms, counts, offset
             running = jac_madd(running, aff_load(res, offsets[g]))
         acc = jac_add(acc, running)
     return acc
+
+
+SEGMENTS = 128
+"""Segments of the bucket range whose running sums advance together (:func:`_weighted_sum_segments`)."""
+
+
+@njit(**_jit)
+def _weighted_sum_segments(res, counts, offsets, K):
+    """Sum_g (g + 1) B_g (Jacobian), B_g = res[offsets[g]] where counts[g] == 1 (else infinity), as
+    SEGMENTS running sums that advance together by batch-affine steps (one inversion for each step's
+    SEGMENTS additions, on IFMA) instead of 2K scalar Jacobian additions.
+
+    Segment s holds the buckets g = s W + t (W = K / SEGMENTS, t < W); its running sums give
+    R_s = sum_t B_(sW+t) and A_s = sum_t (t + 1) B_(sW+t), and the total is sum_s A_s + W sum_s s R_s.
+    Measured (G2, K = 4,096): 8 ms of scalar Jacobian additions -> about 2 ms."""
+    L = SEGMENTS
+    W = K // L
+    z = aff_inf(p_zero(res))
+    two = p_alloc(res, 2 * L, 2)
+    other = p_alloc(res, 2 * L, 2)
+    run = p_alloc(res, L, 2)
+    acc = p_alloc(res, L, 2)
+    offs = np.arange(L, dtype=np.int64) * 2
+    cnt = np.empty(L, dtype=np.int64)
+    for s in range(L):
+        aff_store(run, s, z)
+        aff_store(acc, s, z)
+    for t in range(W - 1, -1, -1):
+        for s in range(L):
+            g = s * W + t
+            aff_store(two, 2 * s, aff_load(run, s))
+            aff_store(two, 2 * s + 1, aff_load(res, offsets[g]) if counts[g] == 1 else z)
+            cnt[s] = 2
+        out = tree_reduce_v(two, other, offs, cnt, L)
+        for s in range(L):
+            aff_store(run, s, aff_load(out, 2 * s))
+            aff_store(two, 2 * s, aff_load(acc, s))
+            aff_store(two, 2 * s + 1, aff_load(run, s))
+            cnt[s] = 2
+        out = tree_reduce_v(two, other, offs, cnt, L)
+        for s in range(L):
+            aff_store(acc, s, aff_load(out, 2 * s))
+    suffix = jac_inf(p_zero(res))
+    weighted = suffix
+    for s in range(L - 1, 0, -1):  # sum_s s R_s = sum_(s >= 1) sum_(s' >= s) R_s'
+        suffix = jac_madd(suffix, aff_load(run, s))
+        weighted = jac_add(weighted, suffix)
+    w = W
+    while w > 1:
+        weighted = jac_dbl(weighted)
+        w >>= 1
+    for s in range(L):
+        weighted = jac_madd(weighted, aff_load(acc, s))
+    return weighted
 
 
 @njit(**_jit)
