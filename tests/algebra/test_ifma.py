@@ -36,39 +36,21 @@ def from_lanes(buf: np.ndarray) -> list[int]:
     return [sum(int(buf[8 * k + lane]) << (52 * k) for k in range(ifma.LIMBS)) for lane in range(8)]
 
 
-@njit
-def _mul(a, b):
-    out = ifma.aligned_buffer(40)
-    ifma.vmul(out, 0, a, 0, b, 0)
-    return out
+def _on_lanes(op):
+    """A compiled ``f(a, b)`` returning a fresh lane vector ``op(a, b)`` (op: one of the intrinsics)."""
+
+    @njit
+    def f(a, b):
+        out = ifma.aligned_buffer(40)
+        op(out, 0, a, 0, b, 0)
+        return out
+
+    return f
 
 
-@njit
-def _sub2(a, b):
-    out = ifma.aligned_buffer(40)
-    ifma.vsub2(out, 0, a, 0, b, 0)
-    return out
-
-
-@njit
-def _add(a, b):
-    out = ifma.aligned_buffer(40)
-    ifma.vadd(out, 0, a, 0, b, 0)
-    return out
-
-
-@njit
-def _sub8(a, b):
-    out = ifma.aligned_buffer(40)
-    ifma.vsub8(out, 0, a, 0, b, 0)
-    return out
-
-
-@njit
-def _sub6(a, b):
-    out = ifma.aligned_buffer(40)
-    ifma.vsub6(out, 0, a, 0, b, 0)
-    return out
+_mul, _sub2, _sub6, _sub8, _add = (
+    _on_lanes(op) for op in (ifma.vmul, ifma.vsub2, ifma.vsub6, ifma.vsub8, ifma.vadd)
+)
 
 
 def test_lane_product_and_difference_match_integers():

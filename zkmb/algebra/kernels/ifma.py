@@ -130,68 +130,52 @@ def _sub_kp(builder, a: list, b: list, k: int, mod: int = P) -> list:
     return r
 
 
-_ARR = types.Array(types.uint64, 1, "C")
+def _binary(op, doc: str):
+    """An intrinsic ``f(out, io, a, ia, b, ib)``: out[io:] = op(a[ia:], b[ib:]) on lane vectors, where
+    ``op(builder, a_limbs, b_limbs)`` emits the operation."""
 
-
-@intrinsic
-def vmul(typingctx, out, io, a, ia, b, ib):
-    """out[io:] = a[ia:] * b[ib:] / 2^260 (lane vectors; inputs below 16p, the result below 2p)."""
-    sig = types.void(out, io, a, ia, b, ib)
-
-    def codegen(context, builder, signature, args):
-        ty = signature.args
-        pa = _vptr(context, builder, ty[2], args[2], args[3])
-        pb = _vptr(context, builder, ty[4], args[4], args[5])
-        r = _mont_mul(builder, _vload(builder, pa), _vload(builder, pb))
-        _vstore(builder, _vptr(context, builder, ty[0], args[0], args[1]), r)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-def _make_sub(k: int):
     @intrinsic
-    def vsub(typingctx, out, io, a, ia, b, ib):
+    def f(typingctx, out, io, a, ia, b, ib):
         sig = types.void(out, io, a, ia, b, ib)
 
         def codegen(context, builder, signature, args):
             ty = signature.args
-            pa = _vptr(context, builder, ty[2], args[2], args[3])
-            pb = _vptr(context, builder, ty[4], args[4], args[5])
-            r = _sub_kp(builder, _vload(builder, pa), _vload(builder, pb), k)
-            _vstore(builder, _vptr(context, builder, ty[0], args[0], args[1]), r)
+            va = _vload(builder, _vptr(context, builder, ty[2], args[2], args[3]))
+            vb = _vload(builder, _vptr(context, builder, ty[4], args[4], args[5]))
+            _vstore(builder, _vptr(context, builder, ty[0], args[0], args[1]), op(builder, va, vb))
             return context.get_dummy_value()
 
         return sig, codegen
 
-    vsub.__doc__ = f"out[io:] = a[ia:] + {k} p - b[ib:] (lane vectors; b below {k} p)."
-    return vsub
+    f.__doc__ = doc
+    return f
 
 
-vsub2 = _make_sub(2)
-vsub6 = _make_sub(6)
-vsub8 = _make_sub(8)
+vmul = _binary(
+    lambda bd, a, b: _mont_mul(bd, a, b, P),
+    "out[io:] = a[ia:] * b[ib:] / 2^260 mod p (lane vectors; inputs below 16p, the result below 2p).",
+)
+vsub2, vsub6, vsub8 = (
+    _binary(
+        lambda bd, a, b, k=k: _sub_kp(bd, a, b, k, P),
+        f"out[io:] = a[ia:] + {k} p - b[ib:] (lane vectors; b below {k} p).",
+    )
+    for k in (2, 6, 8)
+)
+vadd = _binary(
+    lambda bd, a, b: _add_norm(bd, a, b),
+    "out[io:] = a[ia:] + b[ib:] (lane vectors, limbs normalised, not reduced).",
+)
 
 
-@intrinsic
-def vadd(typingctx, out, io, a, ia, b, ib):
-    """out[io:] = a[ia:] + b[ib:] (lane vectors, limbs normalised, not reduced)."""
-    sig = types.void(out, io, a, ia, b, ib)
-
-    def codegen(context, builder, signature, args):
-        ty = signature.args
-        pa = _vptr(context, builder, ty[2], args[2], args[3])
-        pb = _vptr(context, builder, ty[4], args[4], args[5])
-        va, vb = _vload(builder, pa), _vload(builder, pb)
-        s52, mask = _splat(52), _splat(_MASK)
-        r = [builder.add(va[j], vb[j]) for j in range(LIMBS)]
-        for j in range(LIMBS - 1):
-            r[j + 1] = builder.add(r[j + 1], builder.lshr(r[j], s52))
-            r[j] = builder.and_(r[j], mask)
-        _vstore(builder, _vptr(context, builder, ty[0], args[0], args[1]), r)
-        return context.get_dummy_value()
-
-    return sig, codegen
+def _add_norm(builder, a: list, b: list) -> list:
+    """a + b, limbs normalised (not reduced)."""
+    s52, mask = _splat(52), _splat(_MASK)
+    r = [builder.add(a[j], b[j]) for j in range(LIMBS)]
+    for j in range(LIMBS - 1):
+        r[j + 1] = builder.add(r[j + 1], builder.lshr(r[j], s52))
+        r[j] = builder.and_(r[j], mask)
+    return r
 
 
 # --------------------------------------------------------------------------- lanes <-> Fq tuples
@@ -653,29 +637,7 @@ def _cond_sub(builder, v: list, k: int, mod: int) -> list:
     return [builder.select(neg, v[j], d[j]) for j in range(LIMBS)]
 
 
-def _add_norm(builder, a: list, b: list) -> list:
-    s52, mask = _splat(52), _splat(_MASK)
-    r = [builder.add(a[j], b[j]) for j in range(LIMBS)]
-    for j in range(LIMBS - 1):
-        r[j + 1] = builder.add(r[j + 1], builder.lshr(r[j], s52))
-        r[j] = builder.and_(r[j], mask)
-    return r
-
-
-@intrinsic
-def vmul_r(typingctx, out, io, a, ia, b, ib):
-    """:func:`vmul` over Fr (mod r)."""
-    sig = types.void(out, io, a, ia, b, ib)
-
-    def codegen(context, builder, signature, args):
-        ty = signature.args
-        pa = _vptr(context, builder, ty[2], args[2], args[3])
-        pb = _vptr(context, builder, ty[4], args[4], args[5])
-        r = _mont_mul(builder, _vload(builder, pa), _vload(builder, pb), R)
-        _vstore(builder, _vptr(context, builder, ty[0], args[0], args[1]), r)
-        return context.get_dummy_value()
-
-    return sig, codegen
+vmul_r = _binary(lambda bd, a, b: _mont_mul(bd, a, b, R), ":func:`vmul` over Fr (mod r).")
 
 
 @intrinsic
