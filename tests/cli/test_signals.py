@@ -66,6 +66,10 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Service:
     """A ``zkmb`` command in its own session, its output collected by a thread."""
 
@@ -79,6 +83,10 @@ class Service:
             text=True,
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # as a terminal starts it: a shell runs background jobs with SIGINT ignored and children
+            # inherit that, so under `.ci/run &` Ctrl-C would never reach the command (seen: the demo
+            # ran to the end and exited 0 after SIGINT)
+            preexec_fn=_default_sigint,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
