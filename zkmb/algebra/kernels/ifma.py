@@ -1,4 +1,5 @@
-"""AVX-512 IFMA: eight Fq multiplications at once, and the G1 batch-affine tree reduction on them.
+"""AVX-512 IFMA: eight Fq or Fr multiplications at once, the G1/G2 batch-affine tree reduction and
+the NTT stages on them.
 
 The scalar Fq multiplication (:mod:`.mont`, 4 x 64-bit limbs) is bound by the one 64x64-bit
 multiplier port: 36 products, 17.5 ns on this Xeon.  ``vpmadd52luq``/``vpmadd52huq`` multiply eight
@@ -92,10 +93,25 @@ def _vstore(builder, ptr, limbs) -> None:
         builder.store(limbs[k], builder.gep(ptr, [ir.Constant(_I64, k)]), align=64)
 
 
+def _limbs(x: int) -> list[int]:
+    """The 52-bit limbs of x (the top one takes what is left above 2^208)."""
+    return [(x >> (52 * j)) & _MASK for j in range(LIMBS - 1)] + [x >> (52 * (LIMBS - 1))]
+
+
+def _normalise(builder, r: list, signed: bool = False) -> list:
+    """Carry each limb's bits above 52 into the next (arithmetic shifts where limbs may be negative)."""
+    s52, mask = _splat(52), _splat(_MASK)
+    shift = builder.ashr if signed else builder.lshr
+    for j in range(LIMBS - 1):
+        r[j + 1] = builder.add(r[j + 1], shift(r[j], s52))
+        r[j] = builder.and_(r[j], mask)
+    return r
+
+
 def _mont_mul(builder, a: list, b: list, mod: int = P) -> list:
     """a * b / 2^260 mod ``mod`` (p or r), limbs normalised (operand scanning with one reduction step
     per limb of a)."""
-    m52 = [(mod >> (52 * k)) & _MASK for k in range(LIMBS)]
+    m52 = _limbs(mod)
     minv = (-pow(mod, -1, 1 << 52)) % (1 << 52)
     lo, hi = _ifma(builder, False), _ifma(builder, True)
     zero = _splat(0)
@@ -110,24 +126,14 @@ def _mont_mul(builder, a: list, b: list, mod: int = P) -> list:
             t[j] = builder.call(lo, [t[j], m, _splat(m52[j])])
             t[j + 1] = builder.call(hi, [t[j + 1], m, _splat(m52[j])])
         t = [builder.add(t[1], builder.lshr(t[0], s52)), *t[2:], zero]  # t0 = 0 mod 2^52: shift
-    mask = _splat(_MASK)
-    for j in range(LIMBS - 1):
-        t[j + 1] = builder.add(t[j + 1], builder.lshr(t[j], s52))
-        t[j] = builder.and_(t[j], mask)
-    return t[:LIMBS]
+    return _normalise(builder, t[:LIMBS])
 
 
 def _sub_kp(builder, a: list, b: list, k: int, mod: int = P) -> list:
     """a + k mod - b with limbs normalised (b below k mod: the result is positive)."""
-    kp = k * mod
-    s52 = _splat(52)
-    mask = _splat(_MASK)
-    kl = [(kp >> (52 * j)) & _MASK for j in range(LIMBS - 1)] + [kp >> (52 * (LIMBS - 1))]
+    kl = _limbs(k * mod)
     r = [builder.sub(builder.add(a[j], _splat(kl[j])), b[j]) for j in range(LIMBS)]
-    for j in range(LIMBS - 1):
-        r[j + 1] = builder.add(r[j + 1], builder.ashr(r[j], s52))
-        r[j] = builder.and_(r[j], mask)
-    return r
+    return _normalise(builder, r, signed=True)
 
 
 def _binary(op, doc: str):
@@ -170,12 +176,7 @@ vadd = _binary(
 
 def _add_norm(builder, a: list, b: list) -> list:
     """a + b, limbs normalised (not reduced)."""
-    s52, mask = _splat(52), _splat(_MASK)
-    r = [builder.add(a[j], b[j]) for j in range(LIMBS)]
-    for j in range(LIMBS - 1):
-        r[j + 1] = builder.add(r[j + 1], builder.lshr(r[j], s52))
-        r[j] = builder.and_(r[j], mask)
-    return r
+    return _normalise(builder, [builder.add(a[j], b[j]) for j in range(LIMBS)])
 
 
 # --------------------------------------------------------------------------- lanes <-> Fq tuples
@@ -203,8 +204,8 @@ _M52 = U64(_MASK)
 
 def _vec_const(x: int) -> np.ndarray:
     v = np.zeros(VEC, dtype=np.uint64)
-    for k in range(LIMBS):
-        v[8 * k : 8 * k + 8] = (x >> (52 * k)) & _MASK
+    for k, limb in enumerate(_limbs(x)):
+        v[8 * k : 8 * k + 8] = limb
     return v
 
 
@@ -626,13 +627,8 @@ def _tree_reduce_any(src, dst, pre, nrms, offsets, counts, nb):
 
 def _cond_sub(builder, v: list, k: int, mod: int) -> list:
     """v - k mod if that is not negative, else v (limbs normalised)."""
-    km = k * mod
-    s52, mask = _splat(52), _splat(_MASK)
-    kl = [(km >> (52 * j)) & _MASK for j in range(LIMBS - 1)] + [km >> (52 * (LIMBS - 1))]
-    d = [builder.sub(v[j], _splat(kl[j])) for j in range(LIMBS)]
-    for j in range(LIMBS - 1):
-        d[j + 1] = builder.add(d[j + 1], builder.ashr(d[j], s52))
-        d[j] = builder.and_(d[j], mask)
+    kl = _limbs(k * mod)
+    d = _normalise(builder, [builder.sub(v[j], _splat(kl[j])) for j in range(LIMBS)], signed=True)
     neg = builder.icmp_signed("<", d[LIMBS - 1], _splat(0))
     return [builder.select(neg, v[j], d[j]) for j in range(LIMBS)]
 
