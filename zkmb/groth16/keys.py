@@ -208,9 +208,29 @@ class ProvingKey:
         *_, wt = self.table_steps(part, threads)
         return wt
 
+    _dead: dict[tuple[str, int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    """``(part, lo, m)`` -> offsets (from ``lo``) of the bases at infinity among those m: a wire that
+    never occurs in B has B_s(tau) = 0, a third of a query key's B bases."""
+
+    def dead_rows(self, part: str, lo: int, m: int) -> np.ndarray:
+        """Offsets j < m of the MSM bases ``part`` at row ``lo + j`` that are the point at infinity
+        (read once per chunk, from the key's points, then remembered)."""
+        key = (part, lo, m)
+        dead = self._dead.get(key)
+        if dead is None:
+            pts = getattr(self, part)[lo : lo + m]
+            dead = np.flatnonzero(~pts.reshape(pts.shape[0], -1).any(axis=1))
+            self._dead[key] = dead
+        return dead
+
     def msm(self, part: str, plain: np.ndarray, lo: int = 0) -> np.ndarray:
         """sum_j [plain_j] of the MSM bases ``part`` from row ``lo`` on (plain scalar limbs, e.g. a chunk
-        of a proof's): on the window table where one is built, the key's points otherwise."""
+        of a proof's): on the window table where one is built, the key's points otherwise.  Scalars of
+        bases at infinity are dropped first ([k] O = O): the MSM never spends a bucket addition on them."""
+        dead = self.dead_rows(part, lo, plain.shape[0])
+        if dead.size:
+            plain = plain.copy()
+            plain[dead] = 0
         wt = self.tables.get(part)
         if wt is not None:  # the same sum, and no page of the key file is read
             return fast.msm_table_plain(wt, plain, lo)
