@@ -240,3 +240,32 @@ def test_tables_job_builds_query_tables_once():
     assert set(keys["q_64"].tables) == set(keys["q_128"].tables) == set(TABLE_PARTS)
     assert not keys["co_chacha20"].tables and not keys["pad_block"].tables
     assert prover.tables_job() is None
+
+
+def test_stub_proofs_check_the_witness_in_the_qap_step():
+    """The stub solves PAD and query witnesses unchecked and has the proof's QAP step check them against
+    the circuit's C rows: a witness that does not satisfy the circuit raises (naming the constraint) and
+    never becomes a proof; a channel opening's solver has no C (its check is the middlebox's)."""
+    from zkmb.client_stub.prover import Groth16Prover, _run_inline
+
+    from zkmb.groth16.prover import UnsatisfiedWitness
+    from zkmb.groth16.setup import setup
+    from zkmb.groth16.verifier import verify
+    from zkmb.r1cs import Circuit, Public, Secret, compile
+
+    class Sq(Circuit):
+        x = Public()
+        y = Secret()
+
+        def define(self, api):
+            with api.scope("square"):
+                api.assert_equal(api.mul(self.y, self.y), self.x)
+
+    cs = compile(Sq())
+    pk, vk = setup(cs)
+    prover = Groth16Prover({"co_chacha20": pk, "pad_block": pk, "q_64": pk}, tables=False)
+    prover._cs["q_64"] = cs
+    w = cs.solve({"x": 49, "y": 7})
+    assert verify(vk, [49], _run_inline(prover._prove_steps("q_64", {"w": w})))
+    with pytest.raises(UnsatisfiedWitness, match="constraint 0 in scope 'square'"):
+        _run_inline(prover._prove_steps("q_64", {"w": w.replace(cs.n_wires - 1, 8)}))

@@ -132,6 +132,52 @@ def test_unsatisfied_witness_names_scope(cube):
         prove(pk, bad, cs=cs)
 
 
+def test_plan_checks_the_witness_in_its_qap_step(cube):
+    """With the circuit's C rows the plan's QAP step is the whole R1CS check (C w = A w o B w on every
+    row, wire 0 = 1): a tampered witness raises naming the first failing constraint and its scope, and
+    no MSM step runs; a satisfying one gives the same proof as prove()."""
+    from zkmb.groth16.prover import ProofPlan
+    from zkmb.groth16.r1cs_to_qap import qap_matrices
+
+    cs, pk, vk, w = cube
+    c_rows = qap_matrices(cs)[2]
+    good = ProofPlan(pk, w, r=5, s=7, check=c_rows, scope_of=cs.scope_of).run()
+    assert good.to_bytes() == prove(pk, w, r=5, s=7).to_bytes() and verify(vk, [35, 105], good)
+    bad = w.replace(cs.n_wires - 1, 7)
+    want = cs.first_unsatisfied(bad)
+    assert want is not None and want >= 0
+    plan = ProofPlan(pk, bad, check=c_rows, scope_of=cs.scope_of)
+    with pytest.raises(UnsatisfiedWitness, match=f"constraint {want} in scope") as e:
+        plan.stages[0][0].run()
+    assert e.value.row == want
+    one = w.values.copy()
+    one[0] = fast.fr_from_ints([2])[0]
+    with pytest.raises(UnsatisfiedWitness, match="wire 0") as e:
+        ProofPlan(pk, one, check=c_rows).run()
+    assert e.value.row == -1
+    # without the rows nothing is checked: the proof is made (and does not verify)
+    assert not verify(vk, [35, 105], ProofPlan(pk, bad).run())
+    with pytest.raises(InvalidInput):
+        ProofPlan(pk, w, check=qap_matrices(compile(Bits))[2])
+
+
+def test_msm_drops_scalars_of_bases_at_infinity(cube):
+    """Wires that never occur in B have B_s(tau) = 0: the key's MSM drops their scalars (remembering
+    which bases those are per chunk) and still gives the sum of every term."""
+    cs, pk, _, _ = cube
+    n = pk.b1.shape[0]
+    dead = pk.dead_rows("b1", 0, n)
+    assert (
+        dead.size and not pk.b1[dead].any() and pk.b1[np.setdiff1d(np.arange(n), dead)].any(axis=(1, 2)).all()
+    )
+    assert pk.dead_rows("b1", 0, n) is dead
+    k = fast.plain_scalars(fast.fr_from_ints([3 + 7 * i for i in range(n)]))
+    for part in ("a", "b1", "b2"):
+        pts = getattr(pk, part)
+        assert np.array_equal(pk.msm(part, k), fast.msm_plain(pts, k))
+        assert np.array_equal(pk.msm(part, k[1:], 1), fast.msm_plain(pts[1:], k[1:]))
+
+
 def test_wrong_number_of_public_inputs(cube):
     _, pk, vk, w = cube
     proof = prove(pk, w)

@@ -10,15 +10,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..algebra import fast
+from ..algebra.kernels.mont import FR_ONE
 from ..algebra.params import R
 from ..algebra.ref.ntt import domain_root
 from ..errors import InvalidInput, ZkmbError
 from .keys import ProvingKey, VerifyingKey
 from .proof import Proof
+from .r1cs_to_qap import CsrRows
 
 
 class UnsatisfiedWitness(ZkmbError):
     """The witness does not satisfy the constraint system; the message names the failing scope."""
+
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message)
+        self.row = row
+        """The first failing constraint (-1: wire 0 is not 1), where known."""
 
 
 def _g1(*terms: np.ndarray) -> np.ndarray:
@@ -50,7 +57,8 @@ class ProofPlan:
 
     Stages (each step of a stage only reads what earlier stages wrote):
 
-    0. ``qap``: A w, B w and their product on the domain;
+    0. ``qap``: A w, B w and their product on the domain (with ``check``, the circuit's C rows: also
+       C w, which must equal that product on every row: the whole R1CS check for one sparse product);
     1. the three polynomial chains (inverse NTT, coset NTT) and the MSMs A, B1, C (G1) and B2 (G2), each
        MSM in ``split`` chunks of its points;
     2. ``h``: the odd-coset evaluations of p = a b - c;
@@ -71,6 +79,8 @@ class ProofPlan:
         split: int = 1,
         h_split: int | None = None,
         release: Callable[[np.ndarray], None] | None = None,
+        check: CsrRows | None = None,
+        scope_of: Callable[[int], str] | None = None,
     ):
         w = getattr(witness, "values", witness)
         if not isinstance(w, np.ndarray) or w.shape != (pk.n_vars, 4) or w.dtype != np.uint64:
@@ -83,6 +93,12 @@ class ProofPlan:
         """Chunks of the H MSM (stage 3 runs alone: two chunks let two threads share it)."""
         self.release = release
         """Called with each key array (or chunk of one) once the proof no longer needs it."""
+        self.check, self.scope_of = check, scope_of
+        """The circuit's C rows: the ``qap`` step raises UnsatisfiedWitness (naming the constraint's scope
+        with ``scope_of``) unless wire 0 is 1 and C w = A w o B w; a proof is never made for a witness
+        that does not satisfy the circuit (it would not verify)."""
+        if check is not None and check.n_rows > pk.domain_size:
+            raise InvalidInput("the C rows to check are not this key's circuit's (more rows than the domain)")
         self._plain = fast.plain_scalars(w)
         self._parts: dict[str, list] = {k: [] for k in ("a", "b1", "b2", "c", "h")}
         self._evals: list[np.ndarray] = []
@@ -123,10 +139,26 @@ class ProofPlan:
         a = pk.a_rows.matvec(self.w, n)
         b = pk.b_rows.matvec(self.w, n)
         self._evals = [a, b, fast.fr_mul(a, b)]
+        if self.check is not None:
+            self._check_rows(self._evals[2])
         if self.release is not None:
             for rows in (pk.a_rows, pk.b_rows):
                 for arr in (rows.ptr, rows.cols, rows.vals):
                     self.release(arr)
+
+    def _check_rows(self, ab: np.ndarray) -> None:
+        if not np.array_equal(self.w[0], np.array(FR_ONE, dtype=np.uint64)):
+            raise UnsatisfiedWitness(
+                "witness does not satisfy the circuit: wire 0 (the constant one) is not 1", -1
+            )
+        cw = self.check.matvec(self.w, self.pk.domain_size)
+        bad = np.flatnonzero((cw != ab).any(axis=1))
+        if bad.size:
+            i = int(bad[0])
+            scope = self.scope_of(i) if self.scope_of is not None else ""
+            raise UnsatisfiedWitness(
+                f"witness does not satisfy the circuit: constraint {i} in scope '{scope or '<root>'}'", i
+            )
 
     def _chain(self, i: int) -> None:
         v = self._evals[i]
