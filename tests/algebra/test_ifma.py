@@ -100,6 +100,36 @@ def _reduce_both(src, offsets, counts):
     return sums1, sums2
 
 
+@njit
+def _gather_scatter(src, pos, ip, stride, coff, dst, n):
+    buf = ifma.aligned_buffer(ifma.VEC)
+    ifma.vgather(buf, 0, src, pos, ip, stride, coff)
+    ifma.vscatter(dst, pos, ip, stride, coff, n, buf, 0)
+    return buf
+
+
+def test_lane_gather_and_scatter_move_coordinates():
+    """vgather takes one Fq coordinate of eight points (any positions, G2 strides) into the lanes;
+    vscatter writes the first n lanes back to those points and touches nothing else."""
+    rng = np.random.default_rng(5)
+    pts, _ = fast.bench_inputs_g2(20, seed=6)
+    pos = np.array([3, 17, 0, 9, 9, 12, 5, 19, 1], dtype=np.int64)
+    for coff in (0, 4, 8, 12):
+        dst = rng.integers(0, 1 << 63, size=pts.shape, dtype=np.uint64)
+        before = dst.copy()
+        buf = _gather_scatter(pts, pos, 1, 16, coff, dst, 5)
+        flat = pts.reshape(20, 16)
+        want = [int.from_bytes(flat[p, coff : coff + 4].tobytes(), "little") for p in pos[1:9]]
+        assert from_lanes(buf) == want
+        changed = sorted({int(p) for p in pos[1:6]})
+        dflat, bflat = dst.reshape(20, 16), before.reshape(20, 16)
+        for p in range(20):
+            cols = range(coff, coff + 4)
+            for c in range(16):
+                expect = flat[p, c] if p in changed and c in cols else bflat[p, c]
+                assert dflat[p, c] == expect, (p, c)
+
+
 @pytest.fixture(params=["g1", "g2"])
 def grp(request):
     """(oracle, random points, to_affine, from_affine) of one group."""
