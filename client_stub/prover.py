@@ -257,11 +257,9 @@ class Groth16Prover:
         with self._lock:
             rows = self._c_rows.get(name)
             if rows is None:
-                from zkmb.groth16.r1cs_to_qap import CsrRows
+                from zkmb.groth16.r1cs_to_qap import c_rows
 
-                c = cs.C
-                rows = CsrRows(c.row_ptr.astype(np.int64), c.cols.astype(np.int64), c.coeffs)
-                self._c_rows[name] = rows
+                rows = self._c_rows[name] = c_rows(cs)
         return rows, cs.scope_of
 
     def _prove_steps(

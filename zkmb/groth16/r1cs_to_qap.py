@@ -84,9 +84,13 @@ def qap_matrices(cs) -> tuple[CsrRows, CsrRows, CsrRows]:
         np.concatenate([cs.A.coeffs, np.tile(np.array(FR_ONE, dtype=np.uint64), (npub + 1, 1))]),
     )
     b = CsrRows(cs.B.row_ptr.astype(np.int64), cs.B.cols.astype(np.int64), cs.B.coeffs)
-    c = CsrRows(cs.C.row_ptr.astype(np.int64), cs.C.cols.astype(np.int64), cs.C.coeffs)
     assert a.n_rows == m + npub + 1  # construction invariant, not input validation
-    return a, b, c
+    return a, b, c_rows(cs)
+
+
+def c_rows(cs) -> CsrRows:
+    """The QAP rows C of a ConstraintSystem (its constraints' C, no public rows)."""
+    return CsrRows(cs.C.row_ptr.astype(np.int64), cs.C.cols.astype(np.int64), cs.C.coeffs)
 
 
 def h_odd_evaluations(a_rows: CsrRows, b_rows: CsrRows, w: np.ndarray, n: int) -> np.ndarray:

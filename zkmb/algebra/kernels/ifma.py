@@ -234,20 +234,6 @@ def lane_out(buf, off, lane):
     return lane_out_mod(buf, off, lane, FQ_MOD)
 
 
-@njit(inline="always", **_jit)
-def lane_raw(buf, off, lane):
-    """The value in lane ``lane`` of the vector at ``off`` as 4 x 64-bit limbs (below 2^256), as is."""
-    l1 = buf[off + 8 + lane]
-    l2 = buf[off + 16 + lane]
-    l3 = buf[off + 24 + lane]
-    return (
-        buf[off + lane] | (l1 << _S52),
-        (l1 >> _S12) | (l2 << _S40),
-        (l2 >> _S24) | (l3 << _S28),
-        (l3 >> _S36) | (buf[off + 32 + lane] << _S16),
-    )
-
-
 def _i64(x: int) -> ir.Constant:
     return ir.Constant(_I64, x)
 
