@@ -288,11 +288,12 @@ class Groth16Prover:
             yield [st.run for st in stage]
         return plan.finish()
 
-    def tables_job(self) -> JobGen | None:
-        """Window tables for the query keys' MSMs (:meth:`ProvingKey.build_table`), one window level per
-        step (at most ~80 ms on one core; all tables of Q-64 and Q-128: ~5 core-s and ~150 MB): every
-        later query proof costs ~12% less CPU and time (docs/benchmarks.md).  None when they are built
-        or turned off (``tables=False``)."""
+    def tables_job(self, names: Sequence[str] | None = None) -> JobGen | None:
+        """Window tables for the query keys' MSMs (:meth:`ProvingKey.build_table`; only those of
+        ``names`` if given), one window level per step (at most ~80 ms on one core; Q-64's ~2.8 core-s
+        and 56 MB, Q-128's ~4.4 core-s and 90 MB): every later query proof costs about a quarter less CPU
+        (Q-64 on one thread 130 -> 97 ms, docs/benchmarks.md).  None when they are built or turned off
+        (``tables=False``)."""
         if not self.use_tables:
             return None
         from zkmb.groth16.keys import TABLE_PARTS
@@ -301,6 +302,7 @@ class Groth16Prover:
             (name, part)
             for name in sorted(self.keys, key=lambda n: (len(n), n))
             if name.startswith("q_") and self.keys[name].domain_size <= TABLE_MAX_DOMAIN
+            if names is None or name in names
             for part in TABLE_PARTS
             if part not in self.keys[name].tables
         ]

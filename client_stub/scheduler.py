@@ -15,13 +15,15 @@ time with numba limited to one thread, so
   another's), a running step finishes and its result is discarded;
 * a job's priority can change while it runs (a look-ahead PAD a query now needs; a channel opening
   whose deadline comes close);
-* look-ahead work (:data:`AHEAD`) never holds every worker: with two or more, one is always free for
-  a query that arrives (measured: with look-ahead PAD proofs on both workers, every third query of a
-  one-every-0.5-s run waited 270-420 ms for their steps to end).
+* background work (look-ahead PADs, MSM tables) never holds every worker: with two or more, one is
+  always free for a query that arrives (measured: with look-ahead PAD proofs on both workers, every
+  third query of a one-every-0.5-s run waited 270-420 ms for their steps to end).
 
 Priorities, most urgent first: :data:`URGENT` (a channel opening near its deadline), :data:`QUERY`,
-:data:`OPENING`, :data:`NEEDED` (a PAD block a record waits for), :data:`AHEAD` (look-ahead PADs).
-Within a priority, jobs run in submission order.
+:data:`OPENING`, :data:`NEEDED` (a PAD block a record waits for), :data:`TABLES` (work that makes
+every later proof cheaper: the query keys' MSM window tables), :data:`AHEAD` (look-ahead PADs).
+``TABLES`` and ``AHEAD`` are background work (:data:`BACKGROUND`): together they never hold every
+worker.  Within a priority, jobs run in submission order.
 """
 
 from __future__ import annotations
@@ -37,9 +39,22 @@ from typing import Any
 
 from zkmb.errors import ZkmbError
 
-__all__ = ["AHEAD", "NEEDED", "OPENING", "QUERY", "URGENT", "Job", "ProvingPool", "blocking_job"]
+__all__ = [
+    "AHEAD",
+    "BACKGROUND",
+    "NEEDED",
+    "OPENING",
+    "QUERY",
+    "TABLES",
+    "URGENT",
+    "Job",
+    "ProvingPool",
+    "blocking_job",
+]
 
-URGENT, QUERY, OPENING, NEEDED, AHEAD = 0, 1, 2, 3, 4
+URGENT, QUERY, OPENING, NEEDED, TABLES, AHEAD = 0, 1, 2, 3, 4, 5
+BACKGROUND = TABLES
+"""Priorities from this one on are background work: at most ``ahead_workers`` workers run it."""
 
 JobGen = Generator[list[Callable[[], Any]], None, Any]
 
@@ -88,7 +103,8 @@ class ProvingPool:
     ):
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.ahead_workers = max(1, self.workers - 1 if ahead_workers is None else ahead_workers)
-        """At most this many workers run :data:`AHEAD` steps at once (default: all but one)."""
+        """At most this many workers run background (:data:`TABLES`, :data:`AHEAD`) steps at once
+        (default: all but one)."""
         self._cv = threading.Condition()
         self._jobs: list[Job] = []  # jobs with steps pending or running
         self._seq = itertools.count()
@@ -191,8 +207,8 @@ class ProvingPool:
             if self._closed:
                 return None
             ready = [j for j in self._jobs if j.pending]
-            if ready and sum(j.running for j in self._jobs if j.priority >= AHEAD) >= self.ahead_workers:
-                ready = [j for j in ready if j.priority < AHEAD]
+            if ready and sum(j.running for j in self._jobs if j.priority >= BACKGROUND) >= self.ahead_workers:
+                ready = [j for j in ready if j.priority < BACKGROUND]
             if ready:
                 job = min(ready, key=lambda j: (j.priority, j.seq))
                 job.running += 1

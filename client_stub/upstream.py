@@ -75,7 +75,7 @@ from zkmb.tls.records import SUITES_BY_NAME
 
 from .listener import Question, UpstreamError
 from .prover import PAD_BATCH, co_job, pad_job, pads_job, q_job, takes_pad_assignment
-from .scheduler import AHEAD, OPENING, QUERY, URGENT, Job, ProvingPool
+from .scheduler import AHEAD, OPENING, QUERY, TABLES, URGENT, Job, ProvingPool
 
 __all__ = ["KEEPALIVE_NAME", "ProvedConnection", "ProvingUpstream", "choose_size", "idle_diagnosis"]
 
@@ -570,6 +570,12 @@ class ProvedConnection:
                 self._unproven.pop(n, None)
                 o.proven()
                 o.timing("async_proof", time.perf_counter() - t0)
+                log.debug(
+                    "conn=%d record %d (B=%d, async): pads %.0f ms, Q %.0f ms (cpu %.0f ms), "
+                    "accepted %.0f ms",
+                    *(self.ident, n, rec.size, 1e3 * (t_pads - t0), 1e3 * (t_q - t_pads), 1e3 * job.cpu_s),
+                    1e3 * (time.perf_counter() - t_q),
+                )
             else:
                 ans = self._answer_future(("q", n, 0))
                 self._send_proof(QMsg(n, proof))
@@ -875,6 +881,9 @@ class ProvingUpstream:
         self._last_user = time.monotonic()
         self._co_at: dict[int, float] = {}
         self._tables_asked = False
+        self._q_fresh_from = 0
+        """Index into ``timings["q_cpu"]`` of the first query proof made with the first size class's
+        MSM tables (the earlier ones cost about a third more: not a burst's estimate)."""
         self._proven = asyncio.Event()
         self._warm: asyncio.Future | None = None
         self._keepalive_q: Question | None = None
@@ -919,10 +928,36 @@ class ProvingUpstream:
         self._co_at[c.ident] = time.monotonic()
         if not self._tables_asked:  # after the first channel opening: never in the way of its deadline
             self._tables_asked = True
-            gen = self.prover.tables_job() if hasattr(self.prover, "tables_job") else None
-            if gen is not None:
-                self.pool.submit(AHEAD, gen, "msm-tables")
+            self._ask_tables()
         self.notify()
+
+    def _ask_tables(self) -> None:
+        """Build the query keys' MSM tables in the background: the smallest size class's (most queries,
+        ~3 core-s) before the look-ahead PADs, since every query proof after them costs a quarter less
+        and a burst's admission in async mode is judged by that cost; the others' behind them."""
+        if not hasattr(self.prover, "tables_job"):
+            return
+        sizes = sorted(self.prover.sizes)
+        first = f"q_{sizes[0]}"
+        gen = self.prover.tables_job([first])
+        if gen is not None:
+            job = self.pool.submit(TABLES, gen, f"msm-tables-{first}")
+            loop = asyncio.get_running_loop()
+
+            def done(_f: object) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: the stub is stopping
+                    loop.call_soon_threadsafe(self._tables_done)
+
+            job.future.add_done_callback(done)
+        else:
+            self._tables_done()
+        gen = self.prover.tables_job([f"q_{b}" for b in sizes[1:]]) if sizes[1:] else None
+        if gen is not None:
+            self.pool.submit(AHEAD, gen, "msm-tables")
+
+    def _tables_done(self) -> None:
+        """Query proofs from now on use the MSM tables: the burst estimates start over from them."""
+        self._q_fresh_from = len(self.timings.get("q_cpu", []))
 
     def co_expected_s(self) -> float:
         """Seconds a channel opening takes now: its last CPU cost (8 core-seconds before one was
@@ -1142,12 +1177,14 @@ class ProvingUpstream:
         """(seconds the proving engine needs for every unproven async record, plus one more on ``new``;
         the largest projected age of an unproven record when its proof is done).
 
-        Each record costs its Q proof, and a PAD proof where its block is not proven ahead (medians of
-        the last 20), over the workers, stretched by the machine's load.  Query proofs run in the order
-        their records were sent, so a record's proof is projected done once the work of the records
+        Each record costs its Q proof (less the CPU its proof has had: none once it is made), and a PAD
+        proof where its block is not proven ahead (medians of the last 20, the query proofs' since the
+        MSM tables are in), over the workers, stretched by the machine's load.  Query proofs run in the
+        order their records were sent, so a record's proof is projected done once the work of the records
         sent before it and its own is; its age counts from when it was sent (or the CO was accepted,
         whichever is later: the middlebox's deadline rule)."""
-        q = self.timings.get("q_cpu", [])[-20:]
+        q_all = self.timings.get("q_cpu", [])
+        q = q_all[self._q_fresh_from :][-20:] or q_all[-20:]  # those made with the tables, once there are
         pad = self.timings.get("pad_cpu", [])[-20:]
         q_s = sorted(q)[len(q) // 2] if q else 0.3
         pad_s = sorted(pad)[len(pad) // 2] if pad else 0.3
@@ -1160,7 +1197,10 @@ class ProvingUpstream:
             for n, rec in c._unproven.items():
                 sent = now if rec.sent_at is None else rec.sent_at
                 start = max(sent, self._co_at.get(c.ident, now))
-                pending.append((sent, start, q_s + (0.0 if c.pad_ready(n) else pad_s)))
+                q_left = q_s
+                for job in rec.jobs:  # its Q proof: the CPU it has had so far is done, or all once made
+                    q_left = 0.0 if job.done else max(0.0, q_s - job.cpu_s)
+                pending.append((sent, start, q_left + (0.0 if c.pad_ready(n) else pad_s)))
         if new is not None:
             pending.append((now, now, q_s + (0.0 if new.pad_ready(new._next_n) else pad_s)))
         work = worst = 0.0
@@ -1179,11 +1219,19 @@ class ProvingUpstream:
         first was proven).  An honest stub never trips the cut: past ``deadline`` the query fails
         (SERVFAIL) rather than sending more."""
         limit = c.enforcement.record_deadline_ms / 1000
+        t0 = time.monotonic()
         while True:
             need, worst = self._async_backlog_s(c)
             if (need <= self.async_budget * limit and worst <= 0.8 * limit) or not any(
                 x._unproven for x in self.conns if not x.closed
             ):
+                waited = time.monotonic() - t0
+                if waited > 0.001:
+                    self.timing("async_room_wait", waited)
+                    log.debug(
+                        "async: a record waited %.0f ms for room (backlog %.2f s, stretch %.2f)",
+                        *(waited * 1e3, need, self.pool.stretch()),
+                    )
                 return
             if time.monotonic() >= deadline:
                 raise UpstreamError("the proofs of earlier records are behind: not sending more (async)")

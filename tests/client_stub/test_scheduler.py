@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from zkmb.client_stub.scheduler import AHEAD, OPENING, QUERY, URGENT, ProvingPool, blocking_job
+from zkmb.client_stub.scheduler import AHEAD, OPENING, QUERY, TABLES, URGENT, ProvingPool, blocking_job
 
 
 def _job(log: list, name: str, stages: int = 2, width: int = 1, dt: float = 0.02, result=None):
@@ -89,6 +89,49 @@ def test_look_ahead_never_holds_every_worker():
     one = ProvingPool(workers=1)
     assert one.ahead_workers == 1  # one worker: look-ahead still runs
     one.shutdown()
+
+
+def test_tables_run_before_look_ahead_as_background_work():
+    """The MSM tables job (TABLES) runs before look-ahead PADs submitted earlier, after any query, and
+    counts as background work: with two workers, tables and look-ahead steps together hold one, so a
+    query starts at once."""
+    pool = ProvingPool(workers=2)
+    lock, now, peak, log = threading.Lock(), [0], [0], []
+
+    def step(name: str) -> None:
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+            log.append(name)
+        time.sleep(0.1)
+        with lock:
+            now[0] -= 1
+
+    def gen(name: str, stages: int, width: int = 1):
+        for _ in range(stages):
+            yield [lambda: step(name)] * width
+        return name
+
+    gate = threading.Event()
+    blocker = pool.submit(URGENT, blocking_job(gate.wait, 5))  # holds one worker while the others queue
+    ahead = pool.submit(AHEAD, gen("pad", 2, width=2))
+    tables = pool.submit(TABLES, gen("tables", 3))
+    gate.set()
+    blocker.future.result(5)
+    assert _until_true(lambda: now[0] == 1)  # a background step is running
+    seen = pool.submit(QUERY, blocking_job(lambda: now[0])).future.result(5)
+    assert seen == 1  # the query ran beside it: the background work left a worker free
+    assert tables.future.result(10) == "tables" and ahead.future.result(10) == "pad"
+    assert log.index("pad") > log.index("tables")  # tables first, though submitted later
+    assert peak[0] == 1
+    pool.shutdown()
+
+
+def _until_true(pred, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return pred()
 
 
 def test_priority_change_and_order_within_priority():
@@ -240,6 +283,26 @@ def test_tables_job_builds_query_tables_once():
     assert set(keys["q_64"].tables) == set(keys["q_128"].tables) == set(TABLE_PARTS)
     assert not keys["co_chacha20"].tables and not keys["pad_block"].tables
     assert prover.tables_job() is None
+
+    # one size class first (the stub's TABLES job), the others later
+    keys = {name: setup(cs)[0] for name in ("co_chacha20", "pad_block", "q_64", "q_128")}
+    prover = Groth16Prover(keys)
+    assert _run_steps(prover.tables_job(["q_64"])) == len(TABLE_PARTS)
+    assert set(keys["q_64"].tables) == set(TABLE_PARTS) and not keys["q_128"].tables
+    assert _run_steps(prover.tables_job(["q_128"])) == len(TABLE_PARTS)
+    assert prover.tables_job() is None
+
+
+def _run_steps(gen):
+    """Run a job generator's stages inline; its result."""
+    try:
+        stage = next(gen)
+        while True:
+            for step in stage:
+                step()
+            stage = gen.send(None)
+    except StopIteration as stop:
+        return stop.value
 
 
 def test_stub_proofs_check_the_witness_in_the_qap_step():
