@@ -528,9 +528,8 @@ class ProvedConnection:
         o, n = self.o, rec.n
         t0 = time.perf_counter()
         try:
-            if self.is_async:  # the answer first: proving now would compete with reading it (GIL)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.shield(rec.response), o.async_head_start_s)
+            if self.is_async:  # the answers first: proving now would compete with reading them
+                await self._answers_first(time.monotonic() + o.async_head_start_s)
             k = rec.size // 64
             if any((n, j) not in self._pads for j in range(k)):
                 await asyncio.sleep(o.need_coalesce_s)  # a burst's other records are taken meanwhile
@@ -595,6 +594,16 @@ class ProvedConnection:
                         p.job.cancel()
                     if p.task is not None:
                         p.task.cancel()
+
+    async def _answers_first(self, until: float) -> None:
+        """Async mode: wait until every answer in flight on this connection is in (a burst's last one
+        too), or until ``until``: its proofs' CPU and Python work then never delay reading them."""
+        while True:
+            left = until - time.monotonic()
+            waiting = [r.response for r in self._responses.values() if not r.response.done()]
+            if left <= 0 or not waiting:
+                return
+            await asyncio.wait(waiting, timeout=left)
 
     async def _escalate(self, rec: _Record, jobs: list) -> None:
         """Async mode: a record whose proofs are still not done at 40 % of its deadline has them made
@@ -828,7 +837,7 @@ class ProvingUpstream:
         max_backoff_s: float = 60.0,
         async_budget: float = 0.5,
         early_records: int = 4,
-        async_head_start_s: float = 0.05,
+        async_head_start_s: float = 0.15,
         async_wait_s: float = 8.0,
         need_coalesce_s: float = 0.003,
         on_timing: Callable[[str, float], None] | None = None,
@@ -858,8 +867,11 @@ class ProvingUpstream:
         """Strict mode: queries that may take a record of a new connection before its CO is accepted
         (their PAD and Q proofs run beside the CO; the records leave once it is accepted)."""
         self.async_head_start_s = async_head_start_s
-        """Async mode: a record's proving starts when its answer is in or after this long (its
-        deadline is 3 s): the answer is not kept waiting behind the proofs' Python work."""
+        """Async mode: a record's proving starts when every answer in flight on its connection is in,
+        or this long after it was sent (its deadline is 3 s): a burst's answers are not kept waiting
+        behind the proofs' CPU and Python work (measured, 30 names through unbound on 2 cores: waiting
+        for the record's own answer only, at most 50 ms, 0.16 s for the burst; for all of them, at
+        most 150 ms, 0.11 s; the same names straight to unbound 0.047 s)."""
         self.async_wait_s = async_wait_s
         self.need_coalesce_s = need_coalesce_s
         """A record with a PAD block nobody proves yet waits this long before asking for it, so that a

@@ -458,3 +458,31 @@ def test_async_pacing_counts_proof_work_done_and_fresh_costs():
     assert ProvingUpstream._async_backlog_s(up, None)[0] == pytest.approx(0.095 / 2)
     up._q_fresh_from = 15  # none made since: the older ones still count
     assert ProvingUpstream._async_backlog_s(up, None)[0] == pytest.approx(0.14 / 2)
+
+
+def test_async_proving_waits_for_the_answers_in_flight():
+    """Async mode starts a record's proof when every answer in flight on its connection is in (not
+    only its own: a burst's later answers are not read beside the proofs), or at the head start's end
+    when one never comes."""
+    from types import SimpleNamespace
+
+    from zkmb.client_stub.upstream import ProvedConnection
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        futs = [loop.create_future() for _ in range(3)]
+        conn = SimpleNamespace(_responses={i: SimpleNamespace(response=f) for i, f in enumerate(futs)})
+        t0 = time.monotonic()
+        futs[0].set_result(None)  # its own answer is in at once
+        loop.call_later(0.1, futs[1].set_result, None)
+        loop.call_later(0.2, futs[2].set_result, None)
+        await ProvedConnection._answers_first(conn, t0 + 5)
+        waited = time.monotonic() - t0
+        assert all(f.done() for f in futs) and 0.19 <= waited < 2
+        late = loop.create_future()  # an answer that never comes: the head start bounds the wait
+        conn._responses = {9: SimpleNamespace(response=late)}
+        t0 = time.monotonic()
+        await ProvedConnection._answers_first(conn, t0 + 0.15)
+        assert 0.14 <= time.monotonic() - t0 < 2 and not late.done()
+
+    asyncio.run(body())
