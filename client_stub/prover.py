@@ -281,8 +281,16 @@ class Groth16Prover:
         split = 1 if chunk is None else max(1, pk.h.shape[0] // chunk)
         release = pk.release_array if release_pages else None
         check, scope_of = self._check_rows(name)
+        w = box.pop("w")
         plan = ProofPlan(
-            pk, box.pop("w"), split=split, h_split=h_split, release=release, check=check, scope_of=scope_of
+            pk,
+            w,
+            split=split,
+            h_split=h_split,
+            release=release,
+            check=check,
+            scope_of=scope_of,
+            known_rows=getattr(w, "rows", None),  # the solver's product rows: not evaluated again
         )
         for stage in plan.stages:
             yield [st.run for st in stage]
@@ -331,7 +339,7 @@ class Groth16Prover:
         box: dict = {}
 
         def witness() -> None:
-            box["w"] = self._circuit(name).solve(a.assignment)
+            box["w"] = self._circuit(name).solve(a.assignment, rows=True)
 
         yield [witness]
         try:
@@ -345,7 +353,7 @@ class Groth16Prover:
 
         def witness() -> None:
             a = pad_assignment(keys, n, j) if assignment is None else assignment
-            box["a"], box["w"] = a, self._circuit(name).solve(a.assignment, check=False)  # QAP step checks
+            box["a"], box["w"] = a, self._circuit(name).solve(a.assignment, check=False, rows=True)
 
         yield [witness]
         proof = yield from self._prove_steps(name, box, PAD_MSM_CHUNK)
@@ -368,7 +376,7 @@ class Groth16Prover:
 
         def witness() -> None:
             a = pads_assignment(keys, blocks) if assignment is None else assignment
-            box["a"], box["w"] = a, self._circuit(name).solve(a.assignment, check=False)  # QAP step checks
+            box["a"], box["w"] = a, self._circuit(name).solve(a.assignment, check=False, rows=True)
 
         yield [witness]
         proof = yield from self._prove_steps(name, box, PAD_MSM_CHUNK)
@@ -384,7 +392,7 @@ class Groth16Prover:
         def witness() -> None:
             t0 = time.perf_counter()
             a = query_assignment(pads, ciphertext, policy, blinders=blinders, size=size)
-            box["w"] = self._circuit(name).solve(a.assignment, check=False)  # checked in the QAP step
+            box["w"] = self._circuit(name).solve(a.assignment, check=False, rows=True)  # QAP step checks
             box["t_w"] = time.perf_counter()
             if self.on_timing is not None:
                 self.on_timing("q_queue", t0 - t_submit)

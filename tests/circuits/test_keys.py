@@ -320,3 +320,15 @@ def test_skip_if_current(key_dir, tmp_path, capsys):
     assert vk_path.read_bytes() != old_vk
     assert read_manifest(d)["q_64"]["digest"] == compile_circuit("q_64").digest().hex()
     assert main(["setup", "--keys", str(d), "--circuits", "nope"]) == 1
+
+
+@pytest.mark.parametrize(
+    "name", ["co_chacha20", "co_aes128gcm", "pad_block", "pad_blocks_3", "q_64", "q_448"]
+)
+def test_statements_keep_their_product_rows(name):
+    """Every statement's witness program evaluates each product row on final wire values, so the stub's
+    proofs take the solver's A and B values of those rows instead of evaluating them again."""
+    from zkmb.r1cs.system import _rows_final
+
+    cs = compile_circuit(name)
+    assert _rows_final(cs.program, cs.A, cs.B, cs.n_wires, cs.n_secret_inputs, cs.n_public)

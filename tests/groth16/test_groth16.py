@@ -161,6 +161,29 @@ def test_plan_checks_the_witness_in_its_qap_step(cube):
         ProofPlan(pk, w, check=qap_matrices(compile(Bits))[2])
 
 
+def test_plan_takes_the_solvers_product_rows(cube):
+    """A plan given the solver's product rows (solve(rows=True)) evaluates only the other rows and makes
+    the same proof; the check still covers every row (a kept value that does not match the witness
+    raises); kept rows of another shape are refused."""
+    from zkmb.groth16.prover import ProofPlan
+    from zkmb.groth16.r1cs_to_qap import qap_matrices
+    from zkmb.r1cs.system import RowValues
+
+    cs, pk, vk, _ = cube
+    w = cs.solve({"x": 3, "y": 35, "z": 105}, check=False, rows=True)
+    assert w.rows is not None and w.rows.known.any()
+    c_rows = qap_matrices(cs)[2]
+    plan = ProofPlan(pk, w, r=5, s=7, check=c_rows, known_rows=w.rows)
+    assert plan.run().to_bytes() == prove(pk, w, r=5, s=7).to_bytes()
+    bad_a = w.rows.a.copy()
+    i = int(np.flatnonzero(w.rows.known)[0])
+    bad_a[i] = fast.fr_from_ints([11])[0]
+    with pytest.raises(UnsatisfiedWitness, match=f"constraint {i} "):
+        ProofPlan(pk, w, check=c_rows, known_rows=RowValues(bad_a, w.rows.b, w.rows.known)).run()
+    with pytest.raises(InvalidInput, match="known row"):
+        ProofPlan(pk, w, known_rows=RowValues(w.rows.a[:1], w.rows.b, w.rows.known))
+
+
 def test_msm_drops_scalars_of_bases_at_infinity(cube):
     """Wires that never occur in B have B_s(tau) = 0: the key's MSM drops their scalars (remembering
     which bases those are per chunk) and still gives the sum of every term."""

@@ -389,3 +389,64 @@ def test_large_system_uses_the_threaded_check():
     bad = w.replace(25_002, 0)
     assert cs.first_unsatisfied(bad) == 25_000
     assert cs.which_is_unsatisfied(bad) == "constraint 25000 in scope 'step25'"
+
+
+def test_solve_keeps_the_product_rows_values():
+    """solve(rows=True) keeps A_i . w and B_i . w of exactly the rows the program evaluates for its
+    products, equal to the final witness's values (the QAP step of a proof takes them); a circuit
+    whose product rows read every wire after it is written qualifies; without rows=True, and for a
+    tampered copy, there are none."""
+    from zkmb.algebra.fast import fr_to_ints
+    from zkmb.r1cs import solver
+
+    def define(self, api):
+        q, r = api.hint(_divmod_hint, [self.a + 1], 2, params=[10])
+        api.assert_equal(api.add(api.mul_const(q, 10), r), self.a + 1)
+        bits = api.to_bits(r, 4)
+        inv = api.inverse(api.add(self.a, 3))
+        z = api.mul(api.mul(inv, self.b), api.add(bits[0], q))
+        api.assert_equal(api.is_zero(api.add(z, -z)), 1)
+        self.z = z
+
+    _, cs = build(define, a=Secret(), b=Public())
+    w = cs.solve({"a": 1233, "b": 7}, rows=True)
+    assert cs.solve({"a": 1233, "b": 7}).rows is None
+    kept = w.rows
+    instr = cs.program.instr
+    products = np.unique(instr[instr[:, 0] == solver.OP_MUL, 1])
+    assert products.size and np.array_equal(np.flatnonzero(kept.known), products)
+    for m, got in ((cs.A, kept.a), (cs.B, kept.b)):
+        want = solver.eval_rows(m.row_ptr, m.cols, m.coeffs, products, w.values)
+        assert fr_to_ints(got[products]) == fr_to_ints(want)
+    assert w.replace(1, 5).rows is None
+
+
+def test_products_read_final_wires_detects_early_reads_and_rewrites():
+    """The static check behind solve(rows=True): a product row that reads a wire written only later,
+    or a wire written twice, disqualifies the program (its rows' values would not be the final ones)."""
+    from zkmb.r1cs import solver
+
+    def define(self, api):
+        x2 = api.mul(self.x, self.x)
+        x3 = api.mul(x2, self.x)
+        api.assert_equal(api.mul(x3, x3), self.y)
+
+    _, cs = build(define, x=Secret(), y=Public())
+    prog = cs.program
+    fixed = 1 + cs.n_public + cs.n_secret_inputs
+
+    def ok(instr):
+        return solver.products_read_final_wires(
+            instr, cs.A.row_ptr, cs.A.cols, cs.B.row_ptr, cs.B.cols, prog.call_out, prog.call_nout,
+            cs.n_wires, fixed,
+        )  # fmt: skip
+
+    muls = np.flatnonzero(prog.instr[:, 0] == solver.OP_MUL)
+    assert ok(prog.instr) and muls.size >= 2
+    swapped = prog.instr.copy()
+    swapped[[muls[0], muls[1]]] = swapped[[muls[1], muls[0]]]  # x3 before the x2 it reads
+    assert not ok(swapped)
+    twice = prog.instr.copy()
+    twice[muls[1], 2] = twice[muls[0], 2]  # the second product overwrites the first's wire
+    assert not ok(twice)
+    assert cs.solve({"x": 3, "y": 729}, rows=True).rows is not None

@@ -57,8 +57,9 @@ class ProofPlan:
 
     Stages (each step of a stage only reads what earlier stages wrote):
 
-    0. ``qap``: A w, B w and their product on the domain (with ``check``, the circuit's C rows: also
-       C w, which must equal that product on every row: the whole R1CS check for one sparse product);
+    0. ``qap``: A w, B w (those of ``known_rows`` given) and their product on the domain (with
+       ``check``, the circuit's C rows: also C w, which must equal that product on every row: the whole
+       R1CS check for one sparse product);
     1. the three polynomial chains (inverse NTT, coset NTT) and the MSMs A, B1, C (G1) and B2 (G2), each
        MSM in ``split`` chunks of its points;
     2. ``h``: the odd-coset evaluations of p = a b - c;
@@ -81,6 +82,7 @@ class ProofPlan:
         release: Callable[[np.ndarray], None] | None = None,
         check: CsrRows | None = None,
         scope_of: Callable[[int], str] | None = None,
+        known_rows=None,
     ):
         w = getattr(witness, "values", witness)
         if not isinstance(w, np.ndarray) or w.shape != (pk.n_vars, 4) or w.dtype != np.uint64:
@@ -99,6 +101,16 @@ class ProofPlan:
         that does not satisfy the circuit (it would not verify)."""
         if check is not None and check.n_rows > pk.domain_size:
             raise InvalidInput("the C rows to check are not this key's circuit's (more rows than the domain)")
+        self.known_rows = known_rows
+        """The witness solver's A w and B w on its product rows (:class:`zkmb.r1cs.system.RowValues`,
+        from ``solve(rows=True)`` of this key's circuit and this witness): the ``qap`` step evaluates
+        only the other rows (a query proof's QAP step 5.5 -> 1 ms).  ``check`` still compares every
+        row."""
+        if known_rows is not None and not (
+            known_rows.a.shape == known_rows.b.shape == (known_rows.known.shape[0], 4)
+            and known_rows.known.shape[0] <= min(pk.a_rows.n_rows, pk.b_rows.n_rows)
+        ):
+            raise InvalidInput("the known row values are not this key's circuit's")
         self._plain = fast.plain_scalars(w)
         self._parts: dict[str, list] = {k: [] for k in ("a", "b1", "b2", "c", "h")}
         self._evals: list[np.ndarray] = []
@@ -135,9 +147,9 @@ class ProofPlan:
             self.release(points[lo:hi])
 
     def _qap(self) -> None:
-        pk, n = self.pk, self.pk.domain_size
-        a = pk.a_rows.matvec(self.w, n)
-        b = pk.b_rows.matvec(self.w, n)
+        pk, n, kr = self.pk, self.pk.domain_size, self.known_rows
+        a = pk.a_rows.matvec(self.w, n, None if kr is None else (kr.a, kr.known))
+        b = pk.b_rows.matvec(self.w, n, None if kr is None else (kr.b, kr.known))
         self._evals = [a, b, fast.fr_mul(a, b)]
         if self.check is not None:
             self._check_rows(self._evals[2])

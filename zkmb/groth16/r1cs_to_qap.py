@@ -37,10 +37,19 @@ class CsrRows:
     def n_rows(self) -> int:
         return int(self.ptr.shape[0] - 1)
 
-    def matvec(self, w: np.ndarray, n_out: int) -> np.ndarray:
-        """(M w) zero-padded to n_out rows."""
+    def matvec(
+        self, w: np.ndarray, n_out: int, known: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """(M w) zero-padded to n_out rows; ``known = (values, mask)``: rows i < len(mask) with mask[i]
+        are taken from values[i] (computed for this w elsewhere: the witness solver's product rows)."""
         out = np.zeros((n_out, 4), dtype=np.uint64)
-        sparse.csr_matvec(self.ptr, self.cols, self.vals, w, out)
+        if known is None:
+            sparse.csr_matvec(self.ptr, self.cols, self.vals, w, out)
+        else:
+            vals, mask = known
+            if vals.shape != (mask.shape[0], 4) or mask.shape[0] > self.n_rows:
+                raise InvalidInput("known row values do not fit the matrix")
+            sparse.csr_matvec_known(self.ptr, self.cols, self.vals, w, vals, mask, out)
         return out
 
     def matvec_t(self, x: np.ndarray, n_cols: int) -> np.ndarray:

@@ -128,9 +128,17 @@ def run_program(
     call_par_ptr,
     call_par,
     fn_addr,
+    row_a,
+    row_b,
+    row_known,
 ):
-    """Run instructions from ``start``; returns (status, pc): ST_DONE, or where it stopped and why."""
+    """Run instructions from ``start``; returns (status, pc): ST_DONE, or where it stopped and why.
+
+    Where ``row_known`` has rows (one per constraint), each product row ``x`` the program evaluates
+    leaves ``A_x . w`` in ``row_a[x]``, ``B_x . w`` in ``row_b[x]`` and 1 in ``row_known[x]`` (see
+    :func:`products_read_final_wires` for when those are the final witness's values)."""
     n = instr.shape[0]
+    keep = row_known.shape[0] > 0
     for pc in range(start, n):
         op = instr[pc, 0]
         x = instr[pc, 1]
@@ -139,6 +147,10 @@ def run_program(
             va = eval_row(a_ptr, a_col, a_coef, x, w)
             vb = eval_row(b_ptr, b_col, b_coef, x, w)
             store(w, out, fr_mul(va, vb))
+            if keep:
+                store(row_a, x, va)
+                store(row_b, x, vb)
+                row_known[x] = 1
         elif op == OP_BITS:
             v = fr_from_mont(eval_row(l_ptr, l_col, l_coef, x, w))
             nb = instr[pc, 3]
@@ -174,6 +186,38 @@ def run_program(
         else:
             return ST_PYHINT, pc
     return ST_DONE, n
+
+
+@njit(**_jit)
+def products_read_final_wires(instr, a_ptr, a_col, b_ptr, b_col, call_out, call_nout, n_wires, n_fixed):
+    """Whether the A and B rows of every product instruction read only wires already written when it
+    runs (wires below ``n_fixed``: the constant and the inputs, set before the program) and no wire is
+    written twice: then the values the solver computes for those rows are those of the final witness."""
+    written = np.zeros(n_wires, dtype=np.bool_)
+    for k in range(min(n_fixed, n_wires)):
+        written[k] = True
+    for pc in range(instr.shape[0]):
+        op = instr[pc, 0]
+        x = instr[pc, 1]
+        lo = instr[pc, 2]
+        hi = lo + 1
+        if op == OP_MUL:
+            for j in range(a_ptr[x], a_ptr[x + 1]):
+                if not written[a_col[j]]:
+                    return False
+            for j in range(b_ptr[x], b_ptr[x + 1]):
+                if not written[b_col[j]]:
+                    return False
+        elif op == OP_BITS:
+            hi = lo + instr[pc, 3]
+        elif op == OP_NHINT or op == OP_PYHINT:
+            lo = call_out[x]
+            hi = lo + call_nout[x]
+        for k in range(lo, hi):
+            if k < 0 or k >= n_wires or written[k]:
+                return False
+            written[k] = True
+    return True
 
 
 @njit(**_jit)

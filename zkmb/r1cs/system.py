@@ -116,19 +116,32 @@ class WitnessProgram:
         return int(self.instr.shape[0])
 
 
+class RowValues:
+    """``A_i . w`` (``a[i]``) and ``B_i . w`` (``b[i]``) for the constraints ``i`` with ``known[i]``, as
+    the witness solver computed them while solving ``w`` (its product rows: 93 % of a query circuit's
+    A and B entries), so that a proof's QAP step evaluates only the other rows."""
+
+    __slots__ = ("a", "b", "known")
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, known: np.ndarray):
+        self.a, self.b, self.known = a, b, known
+
+
 class Witness:
     """A full assignment of the wires: ``values`` is ``(n_wires, 4)`` uint64 Montgomery Fr.
 
     ``n_public`` counts the public inputs (wires ``1..n_public``); None when unknown (a bare .wtns).
     """
 
-    __slots__ = ("values", "n_public")
+    __slots__ = ("values", "n_public", "rows")
 
-    def __init__(self, values: np.ndarray, n_public: int | None):
+    def __init__(self, values: np.ndarray, n_public: int | None, rows: RowValues | None = None):
         if values.ndim != 2 or values.shape[1] != 4 or values.dtype != np.uint64:
             raise InvalidInput("witness values must be an (n, 4) uint64 array")
         self.values = values
         self.n_public = n_public
+        self.rows = rows
+        """A w and B w on the rows the solver evaluated for this witness (``solve(rows=True)``)."""
 
     @classmethod
     def from_ints(cls, values: list[int], n_public: int | None = None) -> Witness:
@@ -180,6 +193,7 @@ class ConstraintSystem:
     name: str = ""
     labels: np.ndarray | None = None  # circom wire -> label map, when read from a .r1cs
     _digest: bytes | None = field(default=None, repr=False)
+    _rows_final: bool | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ counts
 
@@ -304,12 +318,19 @@ class ConstraintSystem:
                 values.append(xi)
         return values
 
-    def solve(self, assignment: dict, check: bool = True) -> Witness:
-        """Run the witness program on the inputs; with ``check`` raise UnsatisfiedError unless satisfied."""
+    def solve(self, assignment: dict, check: bool = True, rows: bool = False) -> Witness:
+        """Run the witness program on the inputs; with ``check`` raise UnsatisfiedError unless satisfied;
+        with ``rows`` keep the product rows' A and B values (:class:`RowValues`, where the program
+        evaluates each of them on final wire values: :func:`solver.products_read_final_wires`)."""
         if self.program is None:
             raise ZkmbError("this constraint system has no witness program (circom: read a .wtns instead)")
-        w = _run(self.program, self.A, self.B, self.n_wires, self._input_values(assignment))
-        witness = Witness(w, self.n_public)
+        if rows and self._rows_final is None:
+            self._rows_final = _rows_final(
+                self.program, self.A, self.B, self.n_wires, self.n_secret_inputs, self.n_public
+            )
+        keep = rows and self._rows_final
+        w, kept = _run(self.program, self.A, self.B, self.n_wires, self._input_values(assignment), keep)
+        witness = Witness(w, self.n_public, kept)
         if check:
             msg = self.which_is_unsatisfied(witness)
             if msg is not None:
@@ -333,21 +354,71 @@ class WitnessSolver:
         self.inputs, self.program = cs.inputs, cs.program
         self.A = SparseMatrix(a_rows.ptr, a_rows.cols, a_rows.vals)
         self.B = SparseMatrix(b_rows.ptr, b_rows.cols, b_rows.vals)
+        self.n_constraints = cs.n_constraints
         self._input_values = functools.partial(ConstraintSystem._input_values, self)
-
-    def solve(self, assignment: dict) -> Witness:
-        """The witness of ``assignment`` (unchecked: the proof's verification is the check)."""
-        return Witness(
-            _run(self.program, self.A, self.B, self.n_wires, self._input_values(assignment)), self.n_public
+        self._rows_final = _rows_final(
+            self.program, self.A, self.B, self.n_wires, cs.n_secret_inputs, self.n_public
         )
 
+    def solve(self, assignment: dict, rows: bool = False) -> Witness:
+        """The witness of ``assignment`` (unchecked: the proof's verification is the check); ``rows`` as
+        for :meth:`ConstraintSystem.solve` (the rows are the given ones)."""
+        keep = rows and self._rows_final
+        w, kept = _run(
+            self.program,
+            self.A,
+            self.B,
+            self.n_wires,
+            self._input_values(assignment),
+            keep,
+            self.n_constraints,
+        )
+        return Witness(w, self.n_public, kept)
 
-def _run(prog: WitnessProgram, a: SparseMatrix, b: SparseMatrix, n_wires: int, vals: list[int]) -> np.ndarray:
-    """The wires computed by ``prog`` from the input values (the solver's loop, Python hints between)."""
+
+def _rows_final(
+    prog: WitnessProgram, a: SparseMatrix, b: SparseMatrix, n_wires: int, n_secret: int, n_public: int
+) -> bool:
+    return bool(
+        solver.products_read_final_wires(
+            prog.instr,
+            a.row_ptr,
+            a.cols,
+            b.row_ptr,
+            b.cols,
+            prog.call_out,
+            prog.call_nout,
+            n_wires,
+            1 + n_public + n_secret,
+        )
+    )
+
+
+_NO_ROWS = np.zeros((0, 4), dtype=np.uint64)
+_NO_KNOWN = np.zeros(0, dtype=np.uint8)
+
+
+def _run(
+    prog: WitnessProgram,
+    a: SparseMatrix,
+    b: SparseMatrix,
+    n_wires: int,
+    vals: list[int],
+    keep: bool = False,
+    n_rows: int | None = None,
+) -> tuple[np.ndarray, RowValues | None]:
+    """The wires computed by ``prog`` from the input values (the solver's loop, Python hints between),
+    and with ``keep`` the A and B values of its product rows (the first ``n_rows`` rows of a, b)."""
     w = np.zeros((n_wires, 4), dtype=np.uint64)
     w[0] = _FR_ONE_ARR
     if vals:
         w[1 : 1 + len(vals)] = fr_from_ints(vals)
+    m = a.n_rows if n_rows is None else n_rows
+    row_a, row_b, known = (
+        (np.empty((m, 4), dtype=np.uint64), np.empty((m, 4), dtype=np.uint64), np.zeros(m, dtype=np.uint8))
+        if keep
+        else (_NO_ROWS, _NO_ROWS, _NO_KNOWN)
+    )
     addrs = np.array([h.address if isinstance(h, NumbaHint) else 0 for h in prog.hints], dtype=np.int64)
     if addrs.shape[0] == 0:
         addrs = np.zeros(1, dtype=np.int64)
@@ -357,10 +428,10 @@ def _run(prog: WitnessProgram, a: SparseMatrix, b: SparseMatrix, n_wires: int, v
         st, pc = solver.run_program(
             w, prog.instr, pc, a.row_ptr, a.cols, a.coeffs, b.row_ptr, b.cols, b.coeffs,
             lc.row_ptr, lc.cols, lc.coeffs, prog.call_fn, prog.call_in_ptr, prog.call_in,
-            prog.call_out, prog.call_nout, prog.call_par_ptr, prog.call_par, addrs,
+            prog.call_out, prog.call_nout, prog.call_par_ptr, prog.call_par, addrs, row_a, row_b, known,
         )  # fmt: skip
         if st == solver.ST_DONE:
-            return w
+            return w, (RowValues(row_a, row_b, known) if keep else None)
         k = int(prog.instr[pc, 1])
         hint = prog.hints[int(prog.call_fn[k])]
         if st == solver.ST_PYHINT:

@@ -21,6 +21,23 @@ def csr_matvec(row_ptr, cols, coeffs, w, out):
         store(out, i, acc)
 
 
+@njit(parallel=True, **_jit)
+def csr_matvec_known(row_ptr, cols, coeffs, w, known_vals, known, out):
+    """As :func:`csr_matvec`, but rows i < len(known) with known[i] take known_vals[i] (a value already
+    computed for this w) instead of their sum."""
+    m = known.shape[0]
+    for i in prange(row_ptr.shape[0] - 1):
+        if i < m and known[i] != 0:
+            store(out, i, load(known_vals, i))
+            continue
+        acc = ZERO4
+        for k in range(row_ptr[i], row_ptr[i + 1]):
+            c = load(coeffs, k)
+            x = load(w, cols[k])
+            acc = fr_add(acc, x if eq(c, FR_ONE) else fr_mul(c, x))
+        store(out, i, acc)
+
+
 @njit(**_jit)
 def csr_matvec_t(row_ptr, cols, coeffs, x, out):
     """out[j] += sum_i coeffs[i, j] * x[i]: the transposed product (out must be zeroed by the caller)."""
