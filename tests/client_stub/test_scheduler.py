@@ -134,6 +134,43 @@ def _until_true(pred, timeout: float = 5.0) -> bool:
     return pred()
 
 
+def test_no_background_step_starts_beside_a_query():
+    """While a query's proof is in progress (between its steps too), no look-ahead or table step
+    starts, even with a worker free: the query's later stages get every worker; background work
+    resumes once it is done."""
+    pool = ProvingPool(workers=2)
+    log: list = []
+    lock = threading.Lock()
+    running: set = set()
+
+    def step(name: str) -> None:
+        with lock:
+            running.add(name)
+            log.append((name, frozenset(running)))
+        time.sleep(0.03)
+        with lock:
+            running.discard(name)
+
+    def query():
+        for i in range(4):  # one step per stage: the other worker is free in between
+            yield [lambda i=i: step(f"q{i}")]
+        return "q"
+
+    def ahead():
+        for i in range(6):
+            yield [lambda i=i: step(f"pad{i}")]
+        return "pad"
+
+    q = pool.submit(QUERY, query())
+    bg = pool.submit(AHEAD, ahead())
+    tb = pool.submit(TABLES, _job([], "tables", stages=2))
+    assert q.future.result(10) == "q" and bg.future.result(10) == "pad" and tb.future.result(10) == "tables"
+    names = [n for n, _ in log]
+    assert names[:4] == ["q0", "q1", "q2", "q3"]  # no pad step between the query's stages
+    assert not any(n.startswith("q") and len(r) > 1 for n, r in log)  # nothing ran beside it
+    pool.shutdown()
+
+
 def test_priority_change_and_order_within_priority():
     pool = ProvingPool(workers=1)
     log: list = []
