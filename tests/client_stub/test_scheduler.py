@@ -19,27 +19,42 @@ def _job(log: list, name: str, stages: int = 2, width: int = 1, dt: float = 0.02
     return gen()
 
 
+class _Steps:
+    """Steps that each sleep ``dt``, recording in order their names and what else ran beside them
+    (``log``), how many run now and at most at once (``peak``)."""
+
+    def __init__(self, dt: float):
+        self.dt, self.lock, self.running, self.log, self.peak = dt, threading.Lock(), [], [], 0
+
+    @property
+    def now(self) -> int:
+        return len(self.running)
+
+    def step(self, name) -> None:
+        with self.lock:
+            self.running.append(name)
+            self.peak = max(self.peak, len(self.running))
+            self.log.append((name, tuple(self.running)))
+        time.sleep(self.dt)
+        with self.lock:
+            self.running.remove(name)
+
+    def names(self) -> list:
+        return [n for n, _ in self.log]
+
+
 def test_result_and_parallel_steps():
     """The steps of one stage run at once on the workers; stages run in order."""
     pool = ProvingPool(workers=2)
-    lock, now, peak, order = threading.Lock(), [0], [0], []
-
-    def step(s: int) -> None:
-        with lock:
-            now[0] += 1
-            peak[0] = max(peak[0], now[0])
-            order.append(s)
-        time.sleep(0.1)
-        with lock:
-            now[0] -= 1
+    st = _Steps(0.1)
 
     def gen():
         for s in range(3):
-            yield [lambda s=s: step(s), lambda s=s: step(s)]
+            yield [lambda s=s: st.step(s), lambda s=s: st.step(s)]
         return "q"
 
     assert pool.submit(QUERY, gen()).future.result(10) == "q"
-    assert peak[0] == 2 and order == [0, 0, 1, 1, 2, 2]
+    assert st.peak == 2 and st.names() == [0, 0, 1, 1, 2, 2]
     pool.shutdown()
 
 
@@ -62,19 +77,11 @@ def test_look_ahead_never_holds_every_worker():
     instead of waiting for a look-ahead step to end; with nothing else queued the look-ahead job still
     finishes."""
     pool = ProvingPool(workers=2)
-    lock, now, peak = threading.Lock(), [0], [0]
-
-    def step() -> None:
-        with lock:
-            now[0] += 1
-            peak[0] = max(peak[0], now[0])
-        time.sleep(0.2)
-        with lock:
-            now[0] -= 1
+    st = _Steps(0.2)
 
     def wide():
         for _ in range(3):
-            yield [step, step, step, step]
+            yield [lambda i=i: st.step(i) for i in range(4)]
         return "pads"
 
     bg = pool.submit(AHEAD, wide())
@@ -84,7 +91,7 @@ def test_look_ahead_never_holds_every_worker():
     assert q.future.result(10) == "q"
     assert time.perf_counter() - t0 < 0.1  # not behind a 0.2 s look-ahead step
     assert bg.future.result(20) == "pads"
-    assert peak[0] == 1
+    assert st.peak == 1
     pool.shutdown()
     one = ProvingPool(workers=1)
     assert one.ahead_workers == 1  # one worker: look-ahead still runs
@@ -96,20 +103,11 @@ def test_tables_run_before_look_ahead_as_background_work():
     counts as background work: with two workers, tables and look-ahead steps together hold one, so a
     query starts at once."""
     pool = ProvingPool(workers=2)
-    lock, now, peak, log = threading.Lock(), [0], [0], []
-
-    def step(name: str) -> None:
-        with lock:
-            now[0] += 1
-            peak[0] = max(peak[0], now[0])
-            log.append(name)
-        time.sleep(0.1)
-        with lock:
-            now[0] -= 1
+    st = _Steps(0.1)
 
     def gen(name: str, stages: int, width: int = 1):
         for _ in range(stages):
-            yield [lambda: step(name)] * width
+            yield [lambda: st.step(name)] * width
         return name
 
     gate = threading.Event()
@@ -118,12 +116,12 @@ def test_tables_run_before_look_ahead_as_background_work():
     tables = pool.submit(TABLES, gen("tables", 3))
     gate.set()
     blocker.future.result(5)
-    assert _until_true(lambda: now[0] == 1)  # a background step is running
-    seen = pool.submit(QUERY, blocking_job(lambda: now[0])).future.result(5)
+    assert _until_true(lambda: st.now == 1)  # a background step is running
+    seen = pool.submit(QUERY, blocking_job(lambda: st.now)).future.result(5)
     assert seen == 1  # the query ran beside it: the background work left a worker free
     assert tables.future.result(10) == "tables" and ahead.future.result(10) == "pad"
-    assert log.index("pad") > log.index("tables")  # tables first, though submitted later
-    assert peak[0] == 1
+    assert st.names().index("pad") > st.names().index("tables")  # tables first, though submitted later
+    assert st.peak == 1
     pool.shutdown()
 
 
@@ -139,35 +137,24 @@ def test_no_background_step_starts_beside_a_query():
     starts, even with a worker free: the query's later stages get every worker; background work
     resumes once it is done."""
     pool = ProvingPool(workers=2)
-    log: list = []
-    lock = threading.Lock()
-    running: set = set()
-
-    def step(name: str) -> None:
-        with lock:
-            running.add(name)
-            log.append((name, frozenset(running)))
-        time.sleep(0.03)
-        with lock:
-            running.discard(name)
+    st = _Steps(0.03)
 
     def query():
         for i in range(4):  # one step per stage: the other worker is free in between
-            yield [lambda i=i: step(f"q{i}")]
+            yield [lambda i=i: st.step(f"q{i}")]
         return "q"
 
     def ahead():
         for i in range(6):
-            yield [lambda i=i: step(f"pad{i}")]
+            yield [lambda i=i: st.step(f"pad{i}")]
         return "pad"
 
     q = pool.submit(QUERY, query())
     bg = pool.submit(AHEAD, ahead())
     tb = pool.submit(TABLES, _job([], "tables", stages=2))
     assert q.future.result(10) == "q" and bg.future.result(10) == "pad" and tb.future.result(10) == "tables"
-    names = [n for n, _ in log]
-    assert names[:4] == ["q0", "q1", "q2", "q3"]  # no pad step between the query's stages
-    assert not any(n.startswith("q") and len(r) > 1 for n, r in log)  # nothing ran beside it
+    assert st.names()[:4] == ["q0", "q1", "q2", "q3"]  # no pad step between the query's stages
+    assert not any(n.startswith("q") and len(r) > 1 for n, r in st.log)  # nothing ran beside it
     pool.shutdown()
 
 
