@@ -339,7 +339,7 @@ class Groth16Prover:
         box: dict = {}
 
         def witness() -> None:
-            box["w"] = self._circuit(name).solve(a.assignment, rows=True)
+            box["w"] = self._circuit(name).solve(a.assignment)  # no kept rows: 50 MB more at its peak
 
         yield [witness]
         try:
