@@ -419,6 +419,12 @@ def test_solve_keeps_the_product_rows_values():
         want = solver.eval_rows(m.row_ptr, m.cols, m.coeffs, products, w.values)
         assert fr_to_ints(got[products]) == fr_to_ints(want)
     assert w.replace(1, 5).rows is None
+    from zkmb.groth16.r1cs_to_qap import qap_matrices
+    from zkmb.r1cs.system import WitnessSolver
+
+    a_rows, b_rows, _ = qap_matrices(cs)
+    again = WitnessSolver(cs, a_rows, b_rows).solve({"a": 1233, "b": 7}, rows=True).rows
+    assert np.array_equal(again.known, kept.known) and np.array_equal(again.a[products], kept.a[products])
 
 
 def test_products_read_final_wires_detects_early_reads_and_rewrites():

@@ -354,15 +354,17 @@ class WitnessSolver:
         self.inputs, self.program = cs.inputs, cs.program
         self.A = SparseMatrix(a_rows.ptr, a_rows.cols, a_rows.vals)
         self.B = SparseMatrix(b_rows.ptr, b_rows.cols, b_rows.vals)
-        self.n_constraints = cs.n_constraints
+        self.n_constraints, self.n_secret = cs.n_constraints, cs.n_secret_inputs
         self._input_values = functools.partial(ConstraintSystem._input_values, self)
-        self._rows_final = _rows_final(
-            self.program, self.A, self.B, self.n_wires, cs.n_secret_inputs, self.n_public
-        )
+        self._rows_final: bool | None = None
 
     def solve(self, assignment: dict, rows: bool = False) -> Witness:
         """The witness of ``assignment`` (unchecked: the proof's verification is the check); ``rows`` as
         for :meth:`ConstraintSystem.solve` (the rows are the given ones)."""
+        if rows and self._rows_final is None:  # once, and only when asked (a CO's is 786k rows)
+            self._rows_final = _rows_final(
+                self.program, self.A, self.B, self.n_wires, self.n_secret, self.n_public
+            )
         keep = rows and self._rows_final
         w, kept = _run(
             self.program,
