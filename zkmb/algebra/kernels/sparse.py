@@ -9,16 +9,22 @@ from .mont import FR_ONE, ZERO4, eq, fr_add, fr_mul, load, store
 _jit = dict(cache=True, nogil=True)
 
 
+@njit(inline="always", **_jit)
+def _row_sum(row_ptr, cols, coeffs, w, i):
+    """sum_k coeffs[k] * w[cols[k]] over row i (a coefficient 1 costs no product)."""
+    acc = ZERO4
+    for k in range(row_ptr[i], row_ptr[i + 1]):
+        c = load(coeffs, k)
+        x = load(w, cols[k])
+        acc = fr_add(acc, x if eq(c, FR_ONE) else fr_mul(c, x))
+    return acc
+
+
 @njit(parallel=True, **_jit)
 def csr_matvec(row_ptr, cols, coeffs, w, out):
     """out[i] = sum_k coeffs[k] * w[cols[k]] over row i (rows beyond the matrix are left untouched)."""
     for i in prange(row_ptr.shape[0] - 1):
-        acc = ZERO4
-        for k in range(row_ptr[i], row_ptr[i + 1]):
-            c = load(coeffs, k)
-            x = load(w, cols[k])
-            acc = fr_add(acc, x if eq(c, FR_ONE) else fr_mul(c, x))
-        store(out, i, acc)
+        store(out, i, _row_sum(row_ptr, cols, coeffs, w, i))
 
 
 @njit(parallel=True, **_jit)
@@ -29,13 +35,8 @@ def csr_matvec_known(row_ptr, cols, coeffs, w, known_vals, known, out):
     for i in prange(row_ptr.shape[0] - 1):
         if i < m and known[i] != 0:
             store(out, i, load(known_vals, i))
-            continue
-        acc = ZERO4
-        for k in range(row_ptr[i], row_ptr[i + 1]):
-            c = load(coeffs, k)
-            x = load(w, cols[k])
-            acc = fr_add(acc, x if eq(c, FR_ONE) else fr_mul(c, x))
-        store(out, i, acc)
+        else:
+            store(out, i, _row_sum(row_ptr, cols, coeffs, w, i))
 
 
 @njit(**_jit)
