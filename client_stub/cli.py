@@ -19,6 +19,7 @@ def _hostport(text: str, what: str) -> tuple[str, int]:
 
 def _cmd_stub(args: argparse.Namespace) -> int:
     from zkmb.policy import load_policy
+    from zkmb.service import configure_service
 
     from .listener import Listener
     from .prover import Groth16Prover
@@ -108,6 +109,7 @@ def _cmd_stub(args: argparse.Namespace) -> int:
             await lst.close()
             await up.close()
 
+    configure_service()  # a 1 ms GIL hand-off for the event loop (zkmb/service.py)
     asyncio.run(main())
     return 0
 

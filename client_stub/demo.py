@@ -36,6 +36,7 @@ import dns.rdatatype
 
 from zkmb.errors import InvalidInput
 from zkmb.progress import Ticker
+from zkmb.service import configure_service
 
 __all__ = [
     "DEMO_CIRCUITS",
@@ -439,6 +440,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             return await run_demo(stack, args.allowed, args.blocked)
 
     try:
+        configure_service()  # a 1 ms GIL hand-off for the event loop (zkmb/service.py)
         res = asyncio.run(main())
     except asyncio.CancelledError:  # SIGTERM (Ctrl-C raises KeyboardInterrupt itself)
         from zkmb.errors import Terminated

@@ -18,6 +18,7 @@ import signal
 from dataclasses import dataclass
 
 from zkmb.errors import InvalidInput
+from zkmb.service import configure_service
 
 __all__ = ["add_middlebox_commands", "parse_hostport", "serve"]
 
@@ -262,6 +263,7 @@ def _cmd_middlebox(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if not args.quiet else logging.WARNING, format="%(asctime)s %(message)s"
     )
+    configure_service()  # a 1 ms GIL hand-off for the event loop (zkmb/service.py)
     asyncio.run(serve(args))
     exit_when_threads_done()
     return 0

@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 from zkmb.errors import InvalidInput
 from zkmb.proofchannel import HEADER_LEN, Announce, MessageRejected, Rejected, from_wire, split_frame, to_wire
+from zkmb.service import configure_service
 
 from .randoms import SharedRandomSet
 
@@ -92,6 +93,7 @@ def serve_child(bridge, queue: int, proof_listen: tuple[str, int] | None, ctrl: 
                 loop.remove_reader(ctrl.fileno())
             await bridge.close()
 
+    configure_service()  # a 1 ms GIL hand-off for the event loop (zkmb/service.py)
     asyncio.run(main())
 
 

@@ -486,3 +486,41 @@ def test_async_proving_waits_for_the_answers_in_flight():
         assert 0.14 <= time.monotonic() - t0 < 2 and not late.done()
 
     asyncio.run(body())
+
+
+def test_async_proving_starts_after_the_answer_is_written():
+    """With ``reply_s``, a record's proving starts after the listener wrote its answer out, though the
+    answer travels through several awaits (time-outs, the upstream call, the listener's handler) before
+    it is written: the proof's Python work never delays the answer."""
+    from types import SimpleNamespace
+
+    from zkmb.client_stub.upstream import ProvedConnection
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        conn = SimpleNamespace(_responses={1: SimpleNamespace(response=answer)})
+        events: list[str] = []
+
+        async def listener():  # the path the real answer takes: three nested waits, then the write
+            async def upstream():
+                return await asyncio.wait_for(asyncio.shield(answer), 5)
+
+            await asyncio.wait_for(upstream(), 5)
+            events.append("written")
+
+        async def drive(reply_s):
+            await ProvedConnection._answers_first(conn, time.monotonic() + 5, reply_s)
+            events.append("proving")
+
+        for reply_s, first in ((0.0, "proving"), (0.003, "written")):
+            answer = loop.create_future()
+            conn._responses = {1: SimpleNamespace(response=answer)}
+            events.clear()
+            tasks = [asyncio.ensure_future(drive(reply_s)), asyncio.ensure_future(listener())]
+            await asyncio.sleep(0.01)
+            answer.set_result(None)
+            await asyncio.gather(*tasks)
+            assert events[0] == first, (reply_s, events)
+
+    asyncio.run(body())
