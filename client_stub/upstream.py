@@ -517,9 +517,6 @@ class ProvedConnection:
         if self.is_async:
             self._write(rec)  # in order: records are taken and written in one synchronous step
             self._unproven[n] = rec
-            asyncio.get_running_loop().call_later(self.o.async_head_start_s, self._keep_ahead)
-        else:
-            self._keep_ahead()
         self._spawn(self._drive(rec))
         return rec
 
@@ -527,6 +524,7 @@ class ProvedConnection:
         """Prove record ``rec.n`` (its PAD blocks, then Q) and send it (strict: after the proof)."""
         o, n = self.o, rec.n
         t0 = time.perf_counter()
+        ahead = False
         try:
             if self.is_async:  # the answers first: proving now would compete with reading them
                 await self._answers_first(time.monotonic() + o.async_head_start_s, o.async_reply_s)
@@ -553,6 +551,8 @@ class ProvedConnection:
                 f"q{n}",
             )
             rec.jobs.append(job)
+            ahead = True
+            self._keep_ahead()  # refill the look-ahead: its proofs start once this Q proof is made
             proof = await self._unless_failed(asyncio.wrap_future(job.future))
             t_q = time.perf_counter()
             o.timing(f"q_{rec.size}", t_q - t_pads)
@@ -587,6 +587,8 @@ class ProvedConnection:
                 )
                 ans.add_done_callback(lambda f, t=t_q: self._q_answer(f, n, t))
         finally:
+            if not ahead and not self.closed:
+                self._keep_ahead()
             for j in range(7):
                 p = self._pads.pop((n, j), None)
                 if p is not None and j >= rec.size // 64 and not p.shared:  # a look-ahead it did not need
@@ -999,6 +1001,13 @@ class ProvingUpstream:
         warm = getattr(self.prover, "warm", None)
         self._warm = asyncio.ensure_future(asyncio.to_thread(warm) if warm is not None else asyncio.sleep(0))
         self._task = asyncio.ensure_future(self._maintain())
+
+    async def warmed(self) -> None:
+        """Until the prover's kernels and circuits are loaded (begun by :meth:`start`; errors are the
+        maintainer's to report)."""
+        if self._warm is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._warm)
 
     async def close(self) -> None:
         self._closing = True

@@ -250,6 +250,51 @@ def test_look_ahead_pads_go_in_batches(cert_pair, policy22, token_frames, monkey
     assert not timings.get("pad_promoted")  # the queries found their pads ready
 
 
+def test_refill_is_submitted_after_the_querys_proof(cert_pair, policy22, token_frames, monkeypatch):  # noqa: F811
+    """A query's record is refilled ahead (a PAD for a later record) only after its own Q proof is in
+    the pool, in strict and async mode: background work is never taken by a free worker between the
+    query's arrival and its proof's submission (it took a worker and the GIL beside the Q proof)."""
+    from zkmb.client_stub.scheduler import AHEAD, QUERY, ProvingPool
+    from zkmb.middlebox.flow import FlowConfig, Mode
+
+    submitted: list[tuple[int, str]] = []
+    real_submit = ProvingPool.submit
+
+    def submit(self, priority, gen, name=""):
+        submitted.append((priority, name))
+        return real_submit(self, priority, gen, name)
+
+    monkeypatch.setattr(ProvingPool, "submit", submit)
+
+    async def body(udp, tcp, mb, up):
+        assert await _until(lambda: any(c.co_accepted.is_set() for c in up.conns))
+        c = next(c for c in up.conns if c.co_accepted.is_set())
+        assert await _until(lambda: all(c.pad_ready(n) for n in range(c._next_n, c._next_n + 3)))
+        await asyncio.sleep(0.2)
+        del submitted[:]
+        out = []
+        for i in range(3):
+            out.append(await _udp(udp, f"h{i}.example.test"))
+            await asyncio.sleep(0.3)
+        return out
+
+    for mode in (Mode.STRICT, Mode.ASYNC):
+        with embedded(cert_pair) as res:
+            stack = _stack(
+                cert_pair, res.port, policy22, body, pool_size=1, pad_ahead=3, mb_config=FlowConfig(mode=mode)
+            )
+            out = asyncio.run(stack)
+        assert all(r.rcode() == dns.rcode.NOERROR for r in out)
+        order = [(p, name) for p, name in submitted if p in (QUERY, AHEAD)]
+        queries = [i for i, (p, _) in enumerate(order) if p == QUERY]
+        refills = [i for i, (p, _) in enumerate(order) if p == AHEAD]
+        assert len(queries) >= 3 and len(refills) >= 3, order
+        assert order[0][0] == QUERY, order  # the first query's proof before any refill
+        for k, q in enumerate(queries):  # each refill follows the query proof it refills for
+            assert sum(r < q for r in refills) <= k, (mode, order)
+        submitted.clear()
+
+
 class StepPadProver(FakeProver):
     """PAD proofs (as jobs, taking an assignment the stub made) and Q proofs each take ``dt`` s."""
 
