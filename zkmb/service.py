@@ -7,8 +7,8 @@ the switch interval: 5 ms by default in CPython, paid at every loop turn on a qu
 reads the query, sends the record, reads the answer; the middlebox relays both ways).  One query at a
 time through an async-mode stub and middlebox, while look-ahead PAD proofs ran (live unbound, 2 cores,
 four runs each): p50 4.0-4.5 ms with the default, 3.9-4.3 ms and no answer over 7.7 ms (10.7-12.8 ms
-before) with 1 ms.  The proving threads pay for the extra hand-overs only when both hold Python at
-once (microseconds each).
+before) with 1 ms and the stub's ``async_reply_s`` (measured together).  The proving threads pay for
+the extra hand-overs only when both hold Python at once (microseconds each).
 """
 
 from __future__ import annotations

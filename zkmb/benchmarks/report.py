@@ -168,8 +168,9 @@ NOTES = {
     "after those 10 queries; each in `burst30_runs_s`), failures counted over all 90 (strict and async "
     "middlebox; `plain_burst30_s` "
     "the same names pipelined straight to unbound over one DoT connection); `async_added_p50_ms` is the "
-    "async stub's latency minus the same names' straight DoT latency; `after_idle_ms` one query after 45 s "
-    "of silence; `idle_cpu_s_per_min` the stub process's user+system CPU per minute over two quiet "
+    "async stub's latency minus the same names' straight DoT latency; `after_idle_ms` a query after 45 s "
+    "of silence, the median of three (each after the stub settled; each in `after_idle_runs_ms`); "
+    "`idle_cpu_s_per_min` the stub process's user+system CPU per minute over two quiet "
     "minutes after its look-ahead proofs settled (its keep-alive queries included); `stub_rss_mb` its "
     "resident memory after "
     "the runs (`stub_peak_rss_mb` the peak, at start-up while the channel opening compiles); `loaded_*` "
@@ -747,6 +748,10 @@ def _area_extra(name: str, a: dict[str, Any]) -> list[str]:
         ]
         if runs:
             out.append("Each burst of 30 names, in order: " + "; ".join(runs) + ".")
+        idle = a.get("after_idle_runs_ms")
+        if isinstance(idle, list) and idle and all(_num(t) for t in idle):
+            each = ", ".join(_fmt(t, "ms") for t in idle)
+            out.append(f"Each query after 45 s of silence, in order: {each}.")
     if name == "policy" and _num(a.get("rules_4m")) and _num(a.get("rules_150k")):
         synthetic = a["rules_4m"] - a["rules_150k"]
         out.append(
