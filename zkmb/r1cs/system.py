@@ -324,11 +324,7 @@ class ConstraintSystem:
         evaluates each of them on final wire values: :func:`solver.products_read_final_wires`)."""
         if self.program is None:
             raise ZkmbError("this constraint system has no witness program (circom: read a .wtns instead)")
-        if rows and self._rows_final is None:
-            self._rows_final = _rows_final(
-                self.program, self.A, self.B, self.n_wires, self.n_secret_inputs, self.n_public
-            )
-        keep = rows and self._rows_final
+        keep = _keeps_rows(self, self.n_secret_inputs) if rows else False
         w, kept = _run(self.program, self.A, self.B, self.n_wires, self._input_values(assignment), keep)
         witness = Witness(w, self.n_public, kept)
         if check:
@@ -361,11 +357,7 @@ class WitnessSolver:
     def solve(self, assignment: dict, rows: bool = False) -> Witness:
         """The witness of ``assignment`` (unchecked: the proof's verification is the check); ``rows`` as
         for :meth:`ConstraintSystem.solve` (the rows are the given ones)."""
-        if rows and self._rows_final is None:  # once, and only when asked (a CO's is 786k rows)
-            self._rows_final = _rows_final(
-                self.program, self.A, self.B, self.n_wires, self.n_secret, self.n_public
-            )
-        keep = rows and self._rows_final
+        keep = _keeps_rows(self, self.n_secret) if rows else False
         w, kept = _run(
             self.program,
             self.A,
@@ -378,22 +370,26 @@ class WitnessSolver:
         return Witness(w, self.n_public, kept)
 
 
-def _rows_final(
-    prog: WitnessProgram, a: SparseMatrix, b: SparseMatrix, n_wires: int, n_secret: int, n_public: int
-) -> bool:
-    return bool(
-        solver.products_read_final_wires(
-            prog.instr,
-            a.row_ptr,
-            a.cols,
-            b.row_ptr,
-            b.cols,
-            prog.call_out,
-            prog.call_nout,
-            n_wires,
-            1 + n_public + n_secret,
+def _keeps_rows(s: ConstraintSystem | WitnessSolver, n_secret: int) -> bool:
+    """Whether ``s``'s program evaluates its product rows on final wire values
+    (:func:`solver.products_read_final_wires`), so that ``solve(rows=True)`` may keep them: checked
+    once per solver and only when asked (a CO's program is 786k rows), remembered in ``_rows_final``."""
+    if s._rows_final is None:
+        prog, a, b = s.program, s.A, s.B
+        s._rows_final = bool(
+            solver.products_read_final_wires(
+                prog.instr,
+                a.row_ptr,
+                a.cols,
+                b.row_ptr,
+                b.cols,
+                prog.call_out,
+                prog.call_nout,
+                s.n_wires,
+                1 + s.n_public + n_secret,
+            )
         )
-    )
+    return s._rows_final
 
 
 _NO_ROWS = np.zeros((0, 4), dtype=np.uint64)
