@@ -35,9 +35,9 @@ def freeze_heap() -> float:
     call once a service has loaded what it keeps for its life (modules, keys, circuits, the policy).
 
     Those are ~150,000 objects, and each full collection walked them all: ~50 ms holding the GIL,
-    started by whatever allocation crossed the threshold, often a proof's witness step in the middle
-    of a query.  Frozen objects are never collected (they live as long as the process anyway).
-    ``ZKMB_GC_FREEZE=0`` leaves the collector alone.  Returns the seconds it took."""
+    started by whatever allocation crossed the threshold, a query's proof included (one held it 99 ms
+    right after a query in a live run).  Frozen objects are never collected (they live as long as the
+    process anyway).  ``ZKMB_GC_FREEZE=0`` leaves the collector alone.  Returns the seconds it took."""
     if os.environ.get("ZKMB_GC_FREEZE") == "0":
         return 0.0
     t0 = time.perf_counter()

@@ -20,7 +20,8 @@ Keys (milliseconds ``_ms``, seconds ``_s``; ``--quick`` shortens the waits and c
 * ``after_idle_ms``: a query after 45 s of silence (strict; unbound closes connections unused for
   30 s: the stub keeps one alive with its own proved queries): the median of three, each after the
   stub settled and 45 s of silence (each in ``after_idle_runs_ms``; one alone read 56-93 ms on this
-  2-core machine for the same code, its proof's CPU 70-98 ms), ``after_idle_rc`` the worst rcode;
+  2-core machine for the same code, its proof's CPU 70-98 ms), ``after_idle_rc`` the first rcode
+  that was not NOERROR (NOERROR when none);
 * ``idle_cpu_s_per_min``: the stub's CPU seconds (user + system, all its threads) per minute over
   two quiet minutes, after its look-ahead proofs settled (keep-alives included: one every ~26 s, so
   one minute alone holds two or three of them and swings by a third);
