@@ -131,6 +131,7 @@ class _Record:
         self.sent_at: float | None = None
         self.proven = False
         self.jobs: list = []  # its Q proof's pool job (escalated when late in async mode)
+        self.late = False  # async: past 40 % of its deadline; proofs submitted from now on are URGENT
 
 
 class ProvedConnection:
@@ -539,7 +540,7 @@ class ProvedConnection:
             pads = await self._unless_failed(asyncio.gather(*(asyncio.shield(p.values) for p in blocks)))
             t_pads = time.perf_counter()
             job = self._submit(
-                QUERY,
+                URGENT if rec.late else QUERY,
                 q_job(
                     o.prover,
                     [p for p, _ in pads],
@@ -616,6 +617,7 @@ class ProvedConnection:
         limit = self.enforcement.record_deadline_ms / 1000
         due = max(rec.sent_at or 0.0, self.o.co_at(self)) + 0.4 * limit
         await asyncio.sleep(max(0.0, due - time.monotonic()))
+        rec.late = True  # a Q proof not yet submitted (its PAD was late) is submitted URGENT
         late = [j for j in [*jobs, *rec.jobs] if j is not None and not j.done]
         for j in late:
             j.set_priority(URGENT)

@@ -250,21 +250,30 @@ def test_look_ahead_pads_go_in_batches(cert_pair, policy22, token_frames, monkey
     assert not timings.get("pad_promoted")  # the queries found their pads ready
 
 
-def test_refill_is_submitted_after_the_querys_proof(cert_pair, policy22, token_frames, monkeypatch):  # noqa: F811
-    """A query's record is refilled ahead (a PAD for a later record) only after its own Q proof is in
-    the pool, in strict and async mode: background work is never taken by a free worker between the
-    query's arrival and its proof's submission (it took a worker and the GIL beside the Q proof)."""
-    from zkmb.client_stub.scheduler import AHEAD, QUERY, ProvingPool
-    from zkmb.middlebox.flow import FlowConfig, Mode
+@pytest.fixture
+def submissions(monkeypatch) -> list[tuple[int, str]]:
+    """(priority, name) of every job submitted to a proving pool, in order."""
+    from zkmb.client_stub.scheduler import ProvingPool
 
-    submitted: list[tuple[int, str]] = []
+    seen: list[tuple[int, str]] = []
     real_submit = ProvingPool.submit
 
     def submit(self, priority, gen, name=""):
-        submitted.append((priority, name))
+        seen.append((priority, name))
         return real_submit(self, priority, gen, name)
 
     monkeypatch.setattr(ProvingPool, "submit", submit)
+    return seen
+
+
+def test_refill_is_submitted_after_the_querys_proof(cert_pair, policy22, token_frames, submissions):  # noqa: F811
+    """A query's record is refilled ahead (a PAD for a later record) only after its own Q proof is in
+    the pool, in strict and async mode: background work is never taken by a free worker between the
+    query's arrival and its proof's submission (it took a worker and the GIL beside the Q proof)."""
+    from zkmb.client_stub.scheduler import AHEAD, QUERY
+    from zkmb.middlebox.flow import FlowConfig, Mode
+
+    submitted = submissions
 
     async def body(udp, tcp, mb, up):
         assert await _until(lambda: any(c.co_accepted.is_set() for c in up.conns))
@@ -293,6 +302,35 @@ def test_refill_is_submitted_after_the_querys_proof(cert_pair, policy22, token_f
         for k, q in enumerate(queries):  # each refill follows the query proof it refills for
             assert sum(r < q for r in refills) <= k, (mode, order)
         submitted.clear()
+
+
+def test_async_late_records_q_proof_is_submitted_urgent(cert_pair, policy22, token_frames, submissions):  # noqa: F811
+    """Async mode: a record past 40 % of its deadline has its proofs made before anything else, the
+    Q proof too when it is submitted only after that moment (its PAD was late): submitted at
+    QUERY, it queued behind later records' proofs and an honest stub under load was cut and banned."""
+    from zkmb.client_stub.scheduler import URGENT
+    from zkmb.middlebox.flow import FlowConfig, Mode
+
+    submitted = submissions
+    prover = SlowPadProver()
+    prover.pad_s = 1.0  # past 40 % of the 2 s deadline before the pad's value is known
+
+    async def body(udp, tcp, mb, up):
+        assert await _until(lambda: any(c.co_accepted.is_set() for c in up.conns))
+        del submitted[:]
+        out = await _udp(udp, "h1.example.test")
+        assert await _until(lambda: not any(c._unproven for c in up.conns), 10)
+        return out, dict(mb.bans)
+
+    cfg = FlowConfig(mode=Mode.ASYNC, async_q_deadline=2.0)
+    with embedded(cert_pair) as res:
+        stack = _stack(
+            cert_pair, res.port, policy22, body, prover=prover, pool_size=1, pad_ahead=0, mb_config=cfg
+        )
+        out, bans = asyncio.run(stack)
+    assert out.rcode() == dns.rcode.NOERROR and not bans
+    q = [p for p, name in submitted if name.startswith("q")]
+    assert q == [URGENT], submitted  # not QUERY
 
 
 class StepPadProver(FakeProver):
