@@ -845,7 +845,7 @@ class ProvingUpstream:
         early_records: int = 4,
         async_head_start_s: float = 0.15,
         async_reply_s: float = 0.003,
-        async_wait_s: float = 8.0,
+        async_wait_s: float = 9.5,
         need_coalesce_s: float = 0.003,
         on_timing: Callable[[str, float], None] | None = None,
     ):
@@ -884,6 +884,10 @@ class ProvingUpstream:
         proof's witness step (Python, under the GIL) starts: without it 4 of 10 one-at-a-time queries
         came back 2-3.6 ms later than their answer arrived (live unbound, 2 cores)."""
         self.async_wait_s = async_wait_s
+        """Async mode: how long a query waits for room before it fails (SERVFAIL): the listener's 10 s
+        less half a second for the answer, which comes in milliseconds once the record is sent (8 s
+        failed 9 of a burst of 30 sent right after the first answer, with two busy loops on 2 cores:
+        the channel opening and 30 proofs took the cores ~8 s; strict answered the same in 7.8 s)."""
         self.need_coalesce_s = need_coalesce_s
         """A record with a PAD block nobody proves yet waits this long before asking for it, so that a
         burst's blocks are proven ``PAD_BATCH`` per proof (:meth:`ProvedConnection._batch_needed`)."""

@@ -607,3 +607,16 @@ def test_async_proving_starts_after_the_answer_is_written():
             assert events[0] == first, (reply_s, events)
 
     asyncio.run(body())
+
+
+def test_async_room_wait_ends_before_the_listener_gives_up():
+    """A query waits for async room almost as long as the listener waits for it (a burst on a busy
+    machine needs it), but never so long that its record is sent after the listener answered SERVFAIL."""
+    import inspect
+
+    from zkmb.client_stub.listener import Listener
+    from zkmb.client_stub.upstream import ProvingUpstream
+
+    wait = inspect.signature(ProvingUpstream).parameters["async_wait_s"].default
+    listener = inspect.signature(Listener).parameters["upstream_timeout"].default
+    assert listener - 1.0 <= wait < listener
