@@ -20,7 +20,11 @@ time with numba limited to one thread, so
   third query of a one-every-0.5-s run waited 270-420 ms for their steps to end); and no background
   step starts while a query's proof (or an urgent opening) is in progress, so that proof has every
   free worker and no look-ahead PAD's MSMs beside it in the caches (measured, one query every 0.5 s
-  through the live stub: Q-64 proof 61-81 -> 54-65 ms).
+  through the live stub: Q-64 proof 61-81 -> 54-65 ms);
+* nor while the owner :meth:`~ProvingPool.holds` the background off: queries whose proofs are not
+  submitted yet (an async record in its head start, a query waiting for room).  Otherwise a table
+  step slips into every such gap: in a burst on a busy 2-core machine the MSM tables took 0.88 of
+  the stub's 9.4 core-seconds while queries waited.
 
 Priorities, most urgent first: :data:`URGENT` (a channel opening near its deadline), :data:`QUERY`,
 :data:`OPENING`, :data:`NEEDED` (a PAD block a record waits for), :data:`TABLES` (work that makes
@@ -33,11 +37,12 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from zkmb.errors import ZkmbError
@@ -114,6 +119,7 @@ class ProvingPool:
         self._closed = False
         self.busy_s = 0.0  # wall time workers spent in steps (for load estimates)
         self._recent: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
+        self._holds = 0  # owners' holds on background work (queries not submitted yet)
         import zkmb.algebra.kernels  # noqa: F401  (here, not in each worker at once: see prover._import_job_modules)
 
         self._threads = [
@@ -134,6 +140,28 @@ class ProvingPool:
             self._cv.notify_all()
         job.future.add_done_callback(lambda f: self._cancel(job) if f.cancelled() else None)
         return job
+
+    def hold_background(self) -> None:
+        """No background step starts until the matching :meth:`release_background` (holds count):
+        for demand the owner knows of before it submits its jobs."""
+        with self._cv:
+            self._holds += 1
+
+    def release_background(self) -> None:
+        with self._cv:
+            if self._holds <= 0:
+                raise ZkmbError("release_background without a hold")
+            self._holds -= 1
+            self._cv.notify_all()
+
+    @contextlib.contextmanager
+    def background_held(self) -> Iterator[None]:
+        """:meth:`hold_background` for the ``with`` block."""
+        self.hold_background()
+        try:
+            yield
+        finally:
+            self.release_background()
 
     def queued(self, priorities: Iterable[int] | None = None) -> int:
         """Jobs not finished (optionally only those of the given priorities)."""
@@ -211,7 +239,8 @@ class ProvingPool:
                 return None
             ready = [j for j in self._jobs if j.pending]
             if ready and (
-                any(j.priority <= QUERY for j in self._jobs)  # a query's proof has every free worker
+                self._holds > 0  # a query's jobs are coming
+                or any(j.priority <= QUERY for j in self._jobs)  # a query's proof has every free worker
                 or sum(j.running for j in self._jobs if j.priority >= BACKGROUND) >= self.ahead_workers
             ):
                 ready = [j for j in ready if j.priority < BACKGROUND]

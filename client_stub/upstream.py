@@ -493,6 +493,21 @@ class ProvedConnection:
             and (p.task.exception() is None)
         )
 
+    def pad_work(self, n: int, k: int, pad_s: float, seen: set[int]) -> float:
+        """CPU seconds still to spend before blocks ``(n, 0..k-1)`` are proven, at ``pad_s`` per block:
+        none for a proven block, a whole job's remaining CPU for a block in a job that is not done (a
+        batch's: all its blocks' less what it had; each job counted once over ``seen``, the ids of the
+        jobs counted already), one block's for a block no job proves yet."""
+        work = 0.0
+        for j in range(k):
+            p = self._pads.get((n, j))
+            if p is None or p.job is None:
+                work += 0.0 if p is not None and p.values is not None and p.values.done() else pad_s
+            elif not p.job.done and id(p.job) not in seen:
+                seen.add(id(p.job))
+                work += max(0.0, pad_s * (PAD_BATCH if p.shared else 1) - p.job.cpu_s)
+        return work
+
     def _low(self) -> int:
         """The middlebox's ``next``: the lowest record not yet verified (as far as we know)."""
         pending = [r.n for r in self._responses.values() if not r.proven and r.sent_at is None]
@@ -526,6 +541,8 @@ class ProvedConnection:
         o, n = self.o, rec.n
         t0 = time.perf_counter()
         ahead = False
+        o.pool.hold_background()  # until its Q job is in: no table or look-ahead step in the way
+        held = True
         try:
             if self.is_async:  # the answers first: proving now would compete with reading them
                 await self._answers_first(time.monotonic() + o.async_head_start_s, o.async_reply_s)
@@ -552,6 +569,8 @@ class ProvedConnection:
                 f"q{n}",
             )
             rec.jobs.append(job)
+            o.pool.release_background()
+            held = False
             ahead = True
             self._keep_ahead()  # refill the look-ahead: its proofs start once this Q proof is made
             proof = await self._unless_failed(asyncio.wrap_future(job.future))
@@ -588,6 +607,8 @@ class ProvedConnection:
                 )
                 ans.add_done_callback(lambda f, t=t_q: self._q_answer(f, n, t))
         finally:
+            if held:
+                o.pool.release_background()
             if not ahead and not self.closed:
                 self._keep_ahead()
             for j in range(7):
@@ -1211,9 +1232,12 @@ class ProvingUpstream:
         """(seconds the proving engine needs for every unproven async record, plus one more on ``new``;
         the largest projected age of an unproven record when its proof is done).
 
-        Each record costs its Q proof (less the CPU its proof has had: none once it is made), and a PAD
-        proof where its block is not proven ahead (medians of the last 20, the query proofs' since the
-        MSM tables are in), over the workers, stretched by the machine's load.  Query proofs run in the
+        Each record costs its Q proof (less the CPU its proof has had: none once it is made), and what
+        its PAD blocks still need (:meth:`ProvedConnection.pad_work`: a block in a look-ahead batch waits
+        for the whole batch, three blocks' CPU, counted once; charging one block's underestimated a
+        burst's first record of each batch by two, and records on a busy machine reached 2.6 s of the
+        3 s deadline), at the medians of the last 20 (the query proofs' since the MSM tables are in), over
+        the workers, stretched by the machine's load.  Query proofs run in the
         order their records were sent, so a record's proof is projected done once the work of the records
         sent before it and its own is; its age counts from when it was sent (or the CO was accepted,
         whichever is later: the middlebox's deadline rule)."""
@@ -1225,18 +1249,19 @@ class ProvingUpstream:
         rate = self.pool.stretch() / self.pool.workers
         now = time.monotonic()
         pending: list[tuple[float, float, float]] = []  # (sent, deadline clock start, work)
+        seen: set[int] = set()  # PAD jobs counted
         for c in self.conns:
             if c.closed or not c.is_async:
                 continue
-            for n, rec in c._unproven.items():
+            for n, rec in sorted(c._unproven.items()):
                 sent = now if rec.sent_at is None else rec.sent_at
                 start = max(sent, self._co_at.get(c.ident, now))
                 q_left = q_s
                 for job in rec.jobs:  # its Q proof: the CPU it has had so far is done, or all once made
                     q_left = 0.0 if job.done else max(0.0, q_s - job.cpu_s)
-                pending.append((sent, start, q_left + (0.0 if c.pad_ready(n) else pad_s)))
+                pending.append((sent, start, q_left + c.pad_work(n, rec.size // 64, pad_s, seen)))
         if new is not None:
-            pending.append((now, now, q_s + (0.0 if new.pad_ready(new._next_n) else pad_s)))
+            pending.append((now, now, q_s + new.pad_work(new._next_n, 1, pad_s, seen)))
         work = worst = 0.0
         for _, start, w in sorted(pending):
             work += w
@@ -1252,6 +1277,10 @@ class ProvingUpstream:
         is done (an "oldest record under 40 %" rule stalled the second half of a burst until all of the
         first was proven).  An honest stub never trips the cut: past ``deadline`` the query fails
         (SERVFAIL) rather than sending more."""
+        with self.pool.background_held():  # what it waits for is proofs: nothing else starts meanwhile
+            await self._wait_for_room(c, deadline)
+
+    async def _wait_for_room(self, c: ProvedConnection, deadline: float) -> None:
         limit = c.enforcement.record_deadline_ms / 1000
         t0 = time.monotonic()
         while True:

@@ -6,6 +6,7 @@ whose connection dies is retried on another."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -467,14 +468,14 @@ def _pacing_stub(q_cpu: float, records: list[tuple[int, float]], now: float, wor
         ident=1,
         closed=False,
         is_async=True,
-        _unproven={n: SimpleNamespace(sent_at=sent, jobs=[]) for n, sent in records},
+        _unproven={n: SimpleNamespace(sent_at=sent, jobs=[], size=64) for n, sent in records},
         _next_n=max((n for n, _ in records), default=0) + 1,
-        pad_ready=lambda n: True,
+        pad_work=lambda n, k, pad_s, seen: 0.0,
         enforcement=SimpleNamespace(record_deadline_ms=3000),
     )
     up = SimpleNamespace(
         timings={"q_cpu": [q_cpu] * 20},
-        pool=SimpleNamespace(stretch=lambda: 1.0, workers=workers),
+        pool=_HoldCounter(workers),
         conns=[conn],
         _co_at={1: now - 60},
         async_budget=0.5,
@@ -483,7 +484,28 @@ def _pacing_stub(q_cpu: float, records: list[tuple[int, float]], now: float, wor
         timing=lambda what, seconds: None,
     )
     up._async_backlog_s = lambda new: ProvingUpstream._async_backlog_s(up, new)
+    up._wait_for_room = lambda c, deadline: ProvingUpstream._wait_for_room(up, c, deadline)
     return up, conn
+
+
+class _HoldCounter:
+    """A stand-in pool: no load, ``workers`` workers, and the background holds it was given
+    (``held`` now, ``peak`` at most)."""
+
+    def __init__(self, workers: int):
+        self.workers, self.held, self.peak = workers, 0, 0
+
+    def stretch(self) -> float:
+        return 1.0
+
+    @contextlib.contextmanager
+    def background_held(self):
+        self.held += 1
+        self.peak = max(self.peak, self.held)
+        try:
+            yield
+        finally:
+            self.held -= 1
 
 
 def test_async_pacing_projects_each_records_proof():
@@ -510,6 +532,8 @@ def test_async_pacing_projects_each_records_proof():
     assert with_more > 0.5 * 3.0
     with pytest.raises(UpstreamError, match="behind"):
         asyncio.run(ProvingUpstream._async_room(up, conn, time.monotonic() + 0.2))
+    # while it waited, background work was held off (what it waits for is proofs), and no longer
+    assert up.pool.peak == 1 and up.pool.held == 0
 
     # a little work left but one record already 2.5 s old (the machine got slower): wait
     up, conn = _pacing_stub(0.05, [(1, now - 2.5), (2, now - 0.1)], now)
@@ -620,3 +644,40 @@ def test_async_room_wait_ends_before_the_listener_gives_up():
     wait = inspect.signature(ProvingUpstream).parameters["async_wait_s"].default
     listener = inspect.signature(Listener).parameters["upstream_timeout"].default
     assert listener - 1.0 <= wait < listener
+
+
+def test_async_pacing_charges_a_pad_batch_once_and_whole():
+    """What a record's PAD blocks still cost: nothing once proven; a block in a look-ahead batch that
+    is not done waits for the whole batch (three blocks' CPU less what the batch has had), counted
+    once for all its records; a block nobody proves yet, one block.  Charging one block per record
+    let a busy machine's burst reach 2.6 s of the 3 s deadline (measured)."""
+    from types import SimpleNamespace
+
+    from zkmb.client_stub.prover import PAD_BATCH
+    from zkmb.client_stub.upstream import ProvedConnection, _Pad
+
+    def job(done: bool, cpu: float):
+        return SimpleNamespace(done=done, cpu_s=cpu)
+
+    loop = asyncio.new_event_loop()
+    proven_values = loop.create_future()
+    proven_values.set_result((b"", 0))
+    batch = job(False, 0.1)
+    conn = SimpleNamespace(
+        _pads={
+            (1, 0): _Pad(job=job(True, 0.2), values=proven_values),  # proven
+            (2, 0): _Pad(job=batch, shared=True),  # a batch of three, 0.1 s of CPU in
+            (3, 0): _Pad(job=batch, shared=True),
+            (4, 0): _Pad(job=batch, shared=True),
+            (5, 0): _Pad(job=job(False, 0.05)),  # a single block under way
+        }
+    )
+    work = lambda n, k, seen: ProvedConnection.pad_work(conn, n, k, 0.2, seen)  # noqa: E731
+    seen: set[int] = set()
+    assert work(1, 1, seen) == 0.0
+    assert work(2, 1, seen) == pytest.approx(PAD_BATCH * 0.2 - 0.1)  # the whole batch's rest
+    assert work(3, 1, seen) == 0.0 and work(4, 1, seen) == 0.0  # counted once
+    assert work(5, 1, seen) == pytest.approx(0.15)
+    assert work(6, 1, seen) == pytest.approx(0.2)  # nobody proves it yet
+    assert work(1, 2, set()) == pytest.approx(0.2)  # a class-128 record's second block: none yet
+    loop.close()

@@ -356,3 +356,29 @@ def test_stub_proofs_check_the_witness_in_the_qap_step():
     assert verify(vk, [49], _run_inline(prover._prove_steps("q_64", {"w": w})))
     with pytest.raises(UnsatisfiedWitness, match="constraint 0 in scope 'square'"):
         _run_inline(prover._prove_steps("q_64", {"w": w.replace(cs.n_wires - 1, 8)}))
+
+
+def test_no_background_step_starts_while_held():
+    """While the owner holds background work off (a query whose jobs are not submitted yet), a free
+    worker starts no look-ahead or table step; holds count, and the last release lets them run.  A
+    release without a hold is an error, not a silent negative count."""
+    from zkmb.errors import ZkmbError
+
+    pool = ProvingPool(workers=2)
+    st = _Steps(0.02)
+    pool.hold_background()
+    with pool.background_held():
+        bg = pool.submit(AHEAD, blocking_job(st.step, "pad"))
+        tables = pool.submit(TABLES, blocking_job(st.step, "tables"))
+        time.sleep(0.2)
+        assert st.names() == [] and not bg.done and not tables.done
+        # non-background work still runs while held
+        assert pool.submit(OPENING, blocking_job(lambda: "co")).future.result(5) == "co"
+    time.sleep(0.1)
+    assert st.names() == []  # one hold left
+    pool.release_background()
+    assert bg.future.result(5) is None and tables.future.result(5) is None
+    assert sorted(st.names()) == ["pad", "tables"]
+    with pytest.raises(ZkmbError, match="without a hold"):
+        pool.release_background()
+    pool.shutdown()
