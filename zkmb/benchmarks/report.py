@@ -98,6 +98,15 @@ TARGETS: list[tuple[int, str, str, str | Getter, str, float, str]] = [
     (15, "two busy processes: p50 over the idle p50", "e2e", "loaded_ratio", "<=", 2.5, "x"),
     (15, "two busy processes: queries not answered", "e2e", "loaded_fail", "<=", 0, ""),
     (15, "a query after 45 s idle, over the idle p50", "e2e", "after_idle_ratio", "<=", 1.5, "x"),
+    (
+        15,
+        "two busy processes from start-up, async: burst of 30 during the CO, not answered",
+        "e2e",
+        "busy_start_burst30_async_fail",
+        "<=",
+        0,
+        "",
+    ),
     (15, "idle stub CPU", "e2e", "idle_cpu_s_per_min", "<=", 1.0, "s/min"),
     (15, "stub resident memory, all its processes", "e2e", "stub_rss_mb", "<=", 1200, "MB"),
     (16, "Q-64 prove", "statements", "q_64_prove_s", "<=", 0.080, "s"),
@@ -174,7 +183,11 @@ NOTES = {
     "minutes after its look-ahead proofs settled (its keep-alive queries included); `stub_rss_mb` its "
     "resident memory after "
     "the runs (`stub_peak_rss_mb` the peak, at start-up while the channel opening compiles); `loaded_*` "
-    "10 queries 0.5 s apart while two busy-loop processes at normal priority hold both cores.",
+    "10 queries 0.5 s apart while two busy-loop processes at normal priority hold both cores; "
+    "`busy_start_burst30_async_*` an async stack started while two busy loops run, a burst of 30 new "
+    "names 2 s after its first answer, which the async stub sends before the channel opening is "
+    "accepted: the burst meets the opening still being proven (each query's time, sorted, in "
+    "`busy_start_burst30_async_each_s`; a SERVFAIL counts at its time).",
     "keys": "A fresh state directory bootstraps from a local publishing endpoint (a fresh single-party setup "
     "of the stub's default circuits, the demo's policy): only the files the stub uses (compact proving keys, "
     "the SRS parts below its largest domain), each checked against the manifest's SHA-256; decompression "
@@ -752,6 +765,13 @@ def _area_extra(name: str, a: dict[str, Any]) -> list[str]:
         if isinstance(idle, list) and idle and all(_num(t) for t in idle):
             each = ", ".join(_fmt(t, "ms") for t in idle)
             out.append(f"Each query after 45 s of silence, in order: {each}.")
+        busy = a.get("busy_start_burst30_async_each_s")
+        if isinstance(busy, list) and busy and all(_num(t) for t in busy):
+            out.append(
+                "The busy start-up burst (async), each query's time, sorted: "
+                + ", ".join(_fmt(t, "s") for t in busy)
+                + f" ({_fmt(a.get('busy_start_burst30_async_fail'))} not answered)."
+            )
     if name == "policy" and _num(a.get("rules_4m")) and _num(a.get("rules_150k")):
         synthetic = a["rules_4m"] - a["rules_150k"]
         out.append(
