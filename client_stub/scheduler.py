@@ -21,10 +21,11 @@ time with numba limited to one thread, so
   step starts while a query's proof (or an urgent opening) is in progress, so that proof has every
   free worker and no look-ahead PAD's MSMs beside it in the caches (measured, one query every 0.5 s
   through the live stub: Q-64 proof 61-81 -> 54-65 ms);
-* nor while the owner :meth:`~ProvingPool.holds` the background off: queries whose proofs are not
-  submitted yet (an async record in its head start, a query waiting for room).  Otherwise a table
+* no table step starts while the owner :meth:`~ProvingPool.hold_tables` (queries whose proofs are not
+  submitted yet: an async record in its head start, a query waiting for room).  Otherwise a table
   step slips into every such gap: in a burst on a busy 2-core machine the MSM tables took 0.88 of
-  the stub's 9.4 core-seconds while queries waited.
+  the stub's 9.4 core-seconds while queries waited.  Look-ahead PADs still run then: they are the
+  blocks the waiting queries need next (held too, an idle async burst of 30 took 0.41 s, not 0.09).
 
 Priorities, most urgent first: :data:`URGENT` (a channel opening near its deadline), :data:`QUERY`,
 :data:`OPENING`, :data:`NEEDED` (a PAD block a record waits for), :data:`TABLES` (work that makes
@@ -119,7 +120,7 @@ class ProvingPool:
         self._closed = False
         self.busy_s = 0.0  # wall time workers spent in steps (for load estimates)
         self._recent: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
-        self._holds = 0  # owners' holds on background work (queries not submitted yet)
+        self._holds = 0  # owners' holds on table steps (queries not submitted yet)
         import zkmb.algebra.kernels  # noqa: F401  (here, not in each worker at once: see prover._import_job_modules)
 
         self._threads = [
@@ -141,27 +142,27 @@ class ProvingPool:
         job.future.add_done_callback(lambda f: self._cancel(job) if f.cancelled() else None)
         return job
 
-    def hold_background(self) -> None:
-        """No background step starts until the matching :meth:`release_background` (holds count):
-        for demand the owner knows of before it submits its jobs."""
+    def hold_tables(self) -> None:
+        """No :data:`TABLES` step starts until the matching :meth:`release_tables` (holds count): for
+        demand the owner knows of before it submits its jobs."""
         with self._cv:
             self._holds += 1
 
-    def release_background(self) -> None:
+    def release_tables(self) -> None:
         with self._cv:
             if self._holds <= 0:
-                raise ZkmbError("release_background without a hold")
+                raise ZkmbError("release_tables without a hold")
             self._holds -= 1
             self._cv.notify_all()
 
     @contextlib.contextmanager
-    def background_held(self) -> Iterator[None]:
-        """:meth:`hold_background` for the ``with`` block."""
-        self.hold_background()
+    def tables_held(self) -> Iterator[None]:
+        """:meth:`hold_tables` for the ``with`` block."""
+        self.hold_tables()
         try:
             yield
         finally:
-            self.release_background()
+            self.release_tables()
 
     def queued(self, priorities: Iterable[int] | None = None) -> int:
         """Jobs not finished (optionally only those of the given priorities)."""
@@ -239,11 +240,12 @@ class ProvingPool:
                 return None
             ready = [j for j in self._jobs if j.pending]
             if ready and (
-                self._holds > 0  # a query's jobs are coming
-                or any(j.priority <= QUERY for j in self._jobs)  # a query's proof has every free worker
+                any(j.priority <= QUERY for j in self._jobs)  # a query's proof has every free worker
                 or sum(j.running for j in self._jobs if j.priority >= BACKGROUND) >= self.ahead_workers
             ):
                 ready = [j for j in ready if j.priority < BACKGROUND]
+            if self._holds > 0:  # a query's jobs are coming: no table step (look-ahead PADs are its own)
+                ready = [j for j in ready if j.priority != TABLES]
             if ready:
                 job = min(ready, key=lambda j: (j.priority, j.seq))
                 job.running += 1

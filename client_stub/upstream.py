@@ -541,7 +541,7 @@ class ProvedConnection:
         o, n = self.o, rec.n
         t0 = time.perf_counter()
         ahead = False
-        o.pool.hold_background()  # until its Q job is in: no table or look-ahead step in the way
+        o.pool.hold_tables()  # until its Q job is in: no MSM table step in the way
         held = True
         try:
             if self.is_async:  # the answers first: proving now would compete with reading them
@@ -569,7 +569,7 @@ class ProvedConnection:
                 f"q{n}",
             )
             rec.jobs.append(job)
-            o.pool.release_background()
+            o.pool.release_tables()
             held = False
             ahead = True
             self._keep_ahead()  # refill the look-ahead: its proofs start once this Q proof is made
@@ -608,7 +608,7 @@ class ProvedConnection:
                 ans.add_done_callback(lambda f, t=t_q: self._q_answer(f, n, t))
         finally:
             if held:
-                o.pool.release_background()
+                o.pool.release_tables()
             if not ahead and not self.closed:
                 self._keep_ahead()
             for j in range(7):
@@ -1277,7 +1277,7 @@ class ProvingUpstream:
         is done (an "oldest record under 40 %" rule stalled the second half of a burst until all of the
         first was proven).  An honest stub never trips the cut: past ``deadline`` the query fails
         (SERVFAIL) rather than sending more."""
-        with self.pool.background_held():  # what it waits for is proofs: nothing else starts meanwhile
+        with self.pool.tables_held():  # it waits for proofs: no MSM table step starts meanwhile
             await self._wait_for_room(c, deadline)
 
     async def _wait_for_room(self, c: ProvedConnection, deadline: float) -> None:

@@ -499,7 +499,7 @@ class _HoldCounter:
         return 1.0
 
     @contextlib.contextmanager
-    def background_held(self):
+    def tables_held(self):
         self.held += 1
         self.peak = max(self.peak, self.held)
         try:
@@ -532,7 +532,7 @@ def test_async_pacing_projects_each_records_proof():
     assert with_more > 0.5 * 3.0
     with pytest.raises(UpstreamError, match="behind"):
         asyncio.run(ProvingUpstream._async_room(up, conn, time.monotonic() + 0.2))
-    # while it waited, background work was held off (what it waits for is proofs), and no longer
+    # while it waited, MSM table steps were held off (it waits for proofs), and no longer
     assert up.pool.peak == 1 and up.pool.held == 0
 
     # a little work left but one record already 2.5 s old (the machine got slower): wait

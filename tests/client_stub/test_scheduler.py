@@ -358,27 +358,28 @@ def test_stub_proofs_check_the_witness_in_the_qap_step():
         _run_inline(prover._prove_steps("q_64", {"w": w.replace(cs.n_wires - 1, 8)}))
 
 
-def test_no_background_step_starts_while_held():
-    """While the owner holds background work off (a query whose jobs are not submitted yet), a free
-    worker starts no look-ahead or table step; holds count, and the last release lets them run.  A
-    release without a hold is an error, not a silent negative count."""
+def test_no_table_step_starts_while_held():
+    """While the owner holds table steps off (a query whose jobs are not submitted yet), a free worker
+    starts no MSM table step, but look-ahead PADs still run (they are the blocks the waiting queries
+    need next); holds count, and the last release lets the tables run.  A release without a hold is
+    an error, not a silent negative count."""
     from zkmb.errors import ZkmbError
 
     pool = ProvingPool(workers=2)
     st = _Steps(0.02)
-    pool.hold_background()
-    with pool.background_held():
-        bg = pool.submit(AHEAD, blocking_job(st.step, "pad"))
+    pool.hold_tables()
+    with pool.tables_held():
         tables = pool.submit(TABLES, blocking_job(st.step, "tables"))
+        bg = pool.submit(AHEAD, blocking_job(st.step, "pad"))
+        assert bg.future.result(5) is None  # a look-ahead PAD is not held
         time.sleep(0.2)
-        assert st.names() == [] and not bg.done and not tables.done
-        # non-background work still runs while held
+        assert st.names() == ["pad"] and not tables.done
         assert pool.submit(OPENING, blocking_job(lambda: "co")).future.result(5) == "co"
     time.sleep(0.1)
-    assert st.names() == []  # one hold left
-    pool.release_background()
-    assert bg.future.result(5) is None and tables.future.result(5) is None
-    assert sorted(st.names()) == ["pad", "tables"]
+    assert st.names() == ["pad"]  # one hold left
+    pool.release_tables()
+    assert tables.future.result(5) is None
+    assert st.names() == ["pad", "tables"]
     with pytest.raises(ZkmbError, match="without a hold"):
-        pool.release_background()
+        pool.release_tables()
     pool.shutdown()
