@@ -482,17 +482,6 @@ class ProvedConnection:
         await self._ask(PadMsg(n, j, a.comm_pad, proof), ("pad", n, j))
         return a.pad, a.blinder
 
-    def pad_ready(self, n: int) -> bool:
-        """Whether PAD block 0 of record ``n`` is proven and accepted already (kept ahead)."""
-        p = self._pads.get((n, 0))
-        return (
-            p is not None
-            and p.task is not None
-            and p.task.done()
-            and not p.task.cancelled()
-            and (p.task.exception() is None)
-        )
-
     def pad_work(self, n: int, k: int, pad_s: float, seen: set[int]) -> float:
         """CPU seconds still to spend before blocks ``(n, 0..k-1)`` are proven, at ``pad_s`` per block:
         none for a proven block, a whole job's remaining CPU for a block in a job that is not done (a
@@ -501,8 +490,8 @@ class ProvedConnection:
         work = 0.0
         for j in range(k):
             p = self._pads.get((n, j))
-            if p is None or p.job is None:
-                work += 0.0 if p is not None and p.values is not None and p.values.done() else pad_s
+            if p is None or p.job is None:  # (a _Pad gets its job where it is made)
+                work += pad_s
             elif not p.job.done and id(p.job) not in seen:
                 seen.add(id(p.job))
                 work += max(0.0, pad_s * (PAD_BATCH if p.shared else 1) - p.job.cpu_s)

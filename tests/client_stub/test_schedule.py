@@ -251,6 +251,18 @@ def test_look_ahead_pads_go_in_batches(cert_pair, policy22, token_frames, monkey
     assert not timings.get("pad_promoted")  # the queries found their pads ready
 
 
+def _pad_accepted(c, n: int) -> bool:
+    """Whether PAD block 0 of record ``n`` is proven and accepted on connection ``c`` (kept ahead)."""
+    p = c._pads.get((n, 0))
+    return (
+        p is not None
+        and p.task is not None
+        and p.task.done()
+        and not p.task.cancelled()
+        and (p.task.exception() is None)
+    )
+
+
 @pytest.fixture
 def submissions(monkeypatch) -> list[tuple[int, str]]:
     """(priority, name) of every job submitted to a proving pool, in order."""
@@ -279,7 +291,7 @@ def test_refill_is_submitted_after_the_querys_proof(cert_pair, policy22, token_f
     async def body(udp, tcp, mb, up):
         assert await _until(lambda: any(c.co_accepted.is_set() for c in up.conns))
         c = next(c for c in up.conns if c.co_accepted.is_set())
-        assert await _until(lambda: all(c.pad_ready(n) for n in range(c._next_n, c._next_n + 3)))
+        assert await _until(lambda: all(_pad_accepted(c, n) for n in range(c._next_n, c._next_n + 3)))
         await asyncio.sleep(0.2)
         del submitted[:]
         out = []

@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,9 +166,14 @@ async def _seq(port: int, names: list[str], gap: float) -> list[tuple[str, float
     return out
 
 
+async def _asks(port: int, names: list[str]) -> list[tuple[str, float]]:
+    """Every name at once: (rcode or error, seconds) each."""
+    return await asyncio.gather(*(_ask(port, n) for n in names))
+
+
 async def _burst(port: int, names: list[str]) -> tuple[float, int]:
     t0 = time.perf_counter()
-    res = await asyncio.gather(*(_ask(port, n) for n in names))
+    res = await _asks(port, names)
     return time.perf_counter() - t0, sum(rc != "NOERROR" for rc, _ in res)
 
 
@@ -271,8 +277,16 @@ def _direct_dot(port: int, cafile: Path, names: list[str], pipelined: bool) -> t
         return time.perf_counter() - t0, each
 
 
-def _busy(n: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+@contextlib.contextmanager
+def _busy(n: int) -> Iterator[None]:
+    """``n`` busy-loop processes at normal priority for the ``with`` block."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for b in procs:
+            b.kill()
+            b.wait()
 
 
 def run_live(key_dir: Path, policy_file: Path, quick: bool = False) -> dict[str, Any]:
@@ -318,14 +332,9 @@ def run_live(key_dir: Path, policy_file: Path, quick: bool = False) -> dict[str,
             c0, t0 = cpu_seconds(strict.stub.p.pid), time.monotonic()
             await asyncio.sleep(quiet_min_s)
             out["idle_cpu_s_per_min"] = (cpu_seconds(strict.stub.p.pid) - c0) / (time.monotonic() - t0) * 60
-            busy = _busy(2)
-            try:
+            with _busy(2):
                 await asyncio.sleep(2)
                 loaded = await _seq(strict.port, [next(names) for _ in range(seq_n)], GAP_S)
-            finally:
-                for b in busy:
-                    b.kill()
-                    b.wait()
             out["loaded_p50_ms"] = _p50_ms(loaded)
             out["loaded_fail"] = sum(rc != "NOERROR" for rc, _ in loaded)
             out["stub_rss_mb"] = rss_mb(strict.stub.p.pid)
@@ -377,24 +386,21 @@ def _busy_start(work: Path, upstream, cafile: Path, key_dir: Path, policy_file: 
     first answer."""
     out: dict[str, Any] = {}
     stack = _Stack(work, upstream, cafile, key_dir, policy_file)
-    busy = _busy(2)
-    try:
-        stack.start("async")
 
-        async def part() -> None:
-            await _first_answer(stack, next(names))
-            await asyncio.sleep(2)
-            res = await asyncio.gather(*(_ask(stack.port, next(names)) for _ in range(burst)))
-            out["busy_start_burst30_async_s"] = max(d for _, d in res)
-            out["busy_start_burst30_async_fail"] = sum(rc != "NOERROR" for rc, _ in res)
-            out["busy_start_burst30_async_each_s"] = sorted(round(d, 2) for _, d in res)
+    async def part() -> None:
+        await _first_answer(stack, next(names))
+        await asyncio.sleep(2)
+        res = await _asks(stack.port, [next(names) for _ in range(burst)])
+        out["busy_start_burst30_async_s"] = max(d for _, d in res)
+        out["busy_start_burst30_async_fail"] = sum(rc != "NOERROR" for rc, _ in res)
+        out["busy_start_burst30_async_each_s"] = sorted(round(d, 2) for _, d in res)
 
-        asyncio.run(part())
-    finally:
-        for b in busy:
-            b.kill()
-            b.wait()
-        stack.stop()
+    with _busy(2):
+        try:
+            stack.start("async")
+            asyncio.run(part())
+        finally:
+            stack.stop()
     return out
 
 
